@@ -1,0 +1,16 @@
+# gradual-learning: knowledge categories and gradual fine-tuning (Li et al., 2024).
+# The run is described by config.yaml (or --configfile); rules live in rules/, logic in src/gradual/.
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/prompts.smk"
+include: "rules/detect.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

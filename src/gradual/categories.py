@@ -1,0 +1,75 @@
+"""SliCK knowledge categories (Gekhman et al., 2024): the thresholds live here and nowhere else."""
+
+import numpy as np
+import pandas as pd
+
+HIGHLY_KNOWN = "HighlyKnown"
+MAYBE_KNOWN = "MaybeKnown"
+WEAKLY_KNOWN = "WeaklyKnown"
+UNKNOWN = "Unknown"
+CATEGORIES = (HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN, UNKNOWN)
+
+COUNT_COLUMNS = ["n_greedy", "n_greedy_correct", "n_sampled", "n_sampled_correct"]
+
+
+def categorize(counts: pd.DataFrame) -> pd.Series:
+    """Category of each row of greedy/sampled counts.
+
+    HighlyKnown: every greedy answer right; MaybeKnown: some; WeaklyKnown: no greedy answer right
+    but at least one sample; Unknown: nothing right. A question with no greedy answer right and
+    no samples cannot be told apart, and is an error rather than a guess.
+    """
+    n_greedy = counts["n_greedy"].to_numpy()
+    greedy_correct = counts["n_greedy_correct"].to_numpy()
+    sampled = counts["n_sampled"].to_numpy()
+    sampled_correct = counts["n_sampled_correct"].to_numpy()
+    if (n_greedy == 0).any():
+        raise ValueError("a question has no greedy generations: categories need at least one prompt")
+    if ((greedy_correct == 0) & (sampled == 0)).any():
+        raise ValueError(
+            "a question with no correct greedy answer has no samples: WeaklyKnown and Unknown "
+            "cannot be told apart (set generation.n_samples >= 1)"
+        )
+    category = np.select(
+        [greedy_correct == n_greedy, greedy_correct > 0, sampled_correct > 0],
+        [HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN],
+        default=UNKNOWN,
+    )
+    return pd.Series(pd.Categorical(category, categories=CATEGORIES), index=counts.index, name="category")
+
+
+def count_generations(generations: pd.DataFrame) -> pd.DataFrame:
+    """Per question: how many greedy and sampled answers there are and how many are correct."""
+    greedy = generations["mode"] == "greedy"
+    parts = {
+        "n_greedy": greedy,
+        "n_greedy_correct": greedy & generations["correct"],
+        "n_sampled": ~greedy,
+        "n_sampled_correct": ~greedy & generations["correct"],
+    }
+    flags = pd.DataFrame(parts).astype("int64")
+    flags["question_id"] = generations["question_id"].to_numpy()
+    return flags.groupby("question_id", sort=False)[COUNT_COLUMNS].sum()
+
+
+def assign_categories(questions: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
+    """One row per question: its relation, the four counts and its category."""
+    counts = count_generations(generations)
+    missing = set(questions["question_id"]) - set(counts.index)
+    if missing:
+        raise ValueError(f"{len(missing)} questions have no generations, e.g. {sorted(missing)[:3]}")
+    table = questions[["question_id", "relation"]].join(counts, on="question_id")
+    table["category"] = categorize(table).to_numpy()
+    return table.reset_index(drop=True)
+
+
+def category_counts(categories: pd.DataFrame) -> pd.DataFrame:
+    """Questions per category and relation, with a Total row and column (the paper's Table 2)."""
+    table = pd.crosstab(categories["relation"], categories["category"], dropna=False)
+    table = table.reindex(columns=list(CATEGORIES), fill_value=0)
+    table.loc["Total"] = table.sum()
+    table["Total"] = table.sum(axis=1)
+    table.index.name = "relation"
+    table.columns.name = None
+    return table.reset_index()
+

@@ -1,0 +1,46 @@
+"""Every file path of a run, in one place. Called with no arguments a method gives the
+Snakemake pattern (with {wildcards}); called with values it gives the concrete path."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Layout:
+    results: str
+    resources: str
+
+    @classmethod
+    def for_config(cls, config: dict) -> "Layout":
+        return cls(results=f"results/{config['run']}", resources=config["resources_dir"])
+
+    def downloaded_dataset(self, name="{name}") -> str:
+        return f"{self.resources}/datasets/{name}"
+
+    def model(self, name="{model}") -> str:
+        return f"{self.resources}/models/{name}"
+
+    def questions(self, split="{split}") -> str:
+        return f"{self.results}/data/{split}.parquet"
+
+    def prompts(self, prompt_set="{prompt_set}", split="{split}") -> str:
+        return f"{self.results}/prompts/{prompt_set}/{split}.parquet"
+
+    def generations(self, state="{state}", prompt_set="{prompt_set}", split="{split}", shard="{shard}") -> str:
+        return f"{self.results}/generations/{state}/{prompt_set}/{split}/shard-{shard}.parquet"
+
+    def categories(self, state="{state}", split="{split}") -> str:
+        return f"{self.results}/categories/{state}/{split}.parquet"
+
+    def category_counts(self, state="{state}", split="{split}", ext="parquet") -> str:
+        return f"{self.results}/categories/{state}/{split}.counts.{ext}"
+
+    def log(self, step: str, *wildcards: str) -> str:
+        """logs/<run>/<step>[/{w1}/{w2}...].log: every wildcard of the rule, so no two jobs share a log."""
+        return self._job_file(step, wildcards, "log")
+
+    def benchmark(self, step: str, *wildcards: str) -> str:
+        return self._job_file(step, wildcards, "benchmark.tsv")
+
+    def _job_file(self, step: str, wildcards: tuple[str, ...], ext: str) -> str:
+        run = self.results.removeprefix("results/")
+        return "/".join([f"logs/{run}/{step}", *(f"{{{w}}}" for w in wildcards)]) + f".{ext}"
