@@ -13,11 +13,13 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from gradual import SAMPLE_DATASET
+from gradual.config import check_config
 from gradual.dataset import SPLITS
 from gradual.paths import Layout
 from gradual.prompts import PromptFormat
 
 
+check_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 PromptFormat(**config["prompt"])  # a bad template stops the run here, before any job
 PATHS = Layout.for_config(config)
