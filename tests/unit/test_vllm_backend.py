@@ -102,6 +102,13 @@ def test_no_engine_options(fake_vllm, tmp_path):
     assert backend.llm.kwargs == {"model": str(tmp_path / "model"), "enable_prefix_caching": True, "seed": 42}
 
 
+def test_engine_options_may_override_defaults_but_not_model_or_seed(fake_vllm, tmp_path):
+    backend = make_backend(tmp_path, engine_options={"enable_prefix_caching": False})
+    assert backend.llm.kwargs["enable_prefix_caching"] is False
+    with pytest.raises(ValueError, match=r"generation.vllm must not set \['seed'\]"):
+        make_backend(tmp_path, engine_options={"seed": 1})
+
+
 def test_adapter_enables_lora_on_every_call(fake_vllm, tmp_path):
     adapter = tmp_path / "adapter"
     backend = make_backend(tmp_path, adapter_dir=adapter, engine_options={"max_model_len": 512})
