@@ -14,9 +14,7 @@ from gradual.models import model_path
 with job_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     config = snakemake.params.generation
-    settings = GenerationSettings(
-        **{key: config[key] for key in ("max_new_tokens", "n_samples", "temperature", "top_k", "seed", "batch_size")}
-    )
+    settings = GenerationSettings.from_config(config)
     prompts = pd.read_parquet(snakemake.input.prompts, columns=["question_id", "prompt_index", "prompt"])
     questions = pd.read_parquet(snakemake.input.questions, columns=["question_id", "answers"])
     shard = shard_questions(prompts["question_id"], int(snakemake.wildcards.shard), snakemake.params.shards)

@@ -192,6 +192,7 @@ def prepare(
     the same whatever subset is drawn.
     """
     keep = select_relations(frame, relations)
+    splits = pd.unique(frame["split"])
     frame = frame[frame["relation"].isin(keep)]
     if single_answer_train:
         frame = frame[(frame["split"] != "train") | (frame["answers"].map(len) == 1)]
@@ -200,9 +201,10 @@ def prepare(
         frame = frame[~pd.DataFrame({"s": frame["split"], "r": frame["relation"], "q": key}).duplicated()]
     per_relation = per_relation or {}
     result = {}
-    for split, questions in frame.groupby("split", sort=False):
+    for split in splits:
+        questions = frame[frame["split"] == split]
         limit = per_relation.get(split)
-        if limit is not None:
+        if limit is not None and len(questions):
             questions = pd.concat(
                 group.sample(n=min(limit, len(group)), random_state=stable_seed(seed, split, relation))
                 for relation, group in questions.groupby("relation")

@@ -201,3 +201,15 @@ def test_sample_dataset_is_well_formed():
     for split, questions in splits.items():
         assert questions["subject"].notna().all(), split
         assert questions["question_id"].is_unique
+
+
+def test_a_split_left_empty_by_the_filters_is_still_there(tmp_path):
+    root = write_eq(
+        tmp_path,
+        {("train", "P1"): born(["A", "B"]), ("train", "P2"): [("What is the capital of Chad?", ["N'Djamena"])],
+         ("dev", "P1"): born(["C"]), ("test", "P1"): born(["D"])},
+    )
+    frame, templates = dataset.read_entityquestions(root)
+    splits = dataset.prepare(frame, templates, relations=["P2"], per_relation={"dev": 2})
+    assert len(splits["train"]) == 1
+    assert splits["dev"].empty and list(splits["dev"].columns) == dataset.QUESTION_COLUMNS

@@ -216,3 +216,11 @@ def test_load_backend_auto_picks_vllm(fake_vllm, monkeypatch, tmp_path):
     monkeypatch.setattr(generation, "find_spec", lambda n: object())
     fake_torch(monkeypatch, cuda=True)
     assert isinstance(load_backend("auto", tmp_path, SETTINGS), VLLMBackend)
+
+
+def test_settings_from_the_generation_config():
+    config = {"backend": "hf", "max_new_tokens": 9, "n_samples": 3, "temperature": 0.7, "top_k": 5,
+              "seed": 4, "batch_size": 8, "shards": 2, "sample_all": False, "vllm": {}}
+    assert GenerationSettings.from_config(config) == GenerationSettings(
+        max_new_tokens=9, n_samples=3, temperature=0.7, top_k=5, seed=4, batch_size=8
+    )

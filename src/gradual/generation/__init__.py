@@ -4,7 +4,7 @@ Both take the same prompts and settings and return the raw continuation of each 
 answer line is cut and matched by `gradual.matching`, so the backends cannot disagree on that.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +20,11 @@ class GenerationSettings:
     top_k: int = 40
     seed: int = 0
     batch_size: int = 32
+
+    @classmethod
+    def from_config(cls, generation: dict) -> "GenerationSettings":
+        """The settings from the config's `generation` section (which has more keys than these)."""
+        return cls(**{field.name: generation[field.name] for field in fields(cls)})
 
 
 class Backend(Protocol):
