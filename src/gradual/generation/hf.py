@@ -19,18 +19,30 @@ from gradual.seeding import stable_seed
 
 class HFBackend:
     def __init__(self, model_dir: str | Path, settings: GenerationSettings, adapter_dir: str | Path | None = None):
-        self.settings = settings
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
         if adapter_dir:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(adapter_dir))
+        self.use(model, tokenizer, settings)
+
+    @classmethod
+    def from_model(cls, model, tokenizer, settings: GenerationSettings) -> "HFBackend":
+        """A backend around a model already in memory (e.g. the one being fine-tuned)."""
+        backend = cls.__new__(cls)
+        backend.use(model, tokenizer, settings)
+        return backend
+
+    def use(self, model, tokenizer, settings: GenerationSettings) -> None:
+        self.settings = settings
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = model.eval()
-        forward = inspect.signature(type(model.get_base_model() if adapter_dir else model).forward).parameters
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        forward = inspect.signature(type(base).forward).parameters
         self.cache_argument = "cache" if "cache" in forward else "past_key_values"  # renamed in transformers 5
         self.stop_ids = self._answer_end_tokens()
 
