@@ -1,0 +1,174 @@
+"""The training data of each stage of gradual learning.
+
+Stage 1 trains on the train pairs that are MaybeKnown for the untuned model. Every later stage
+trains on the pairs that are MaybeKnown after the previous stage, filtered by their *origin*: the
+category the untuned model gave them. Which origins a stage keeps, and whether it replays
+HighlyKnown pairs, is its strategy. This is the project's reading of the paper's stage-2
+ablation (Table 8):
+
+1. origin MaybeKnown, no replay: stage 1's data that is still MaybeKnown.
+2. origin WeaklyKnown or Unknown, no replay: the pairs that became MaybeKnown.
+3. every origin, no replay: all that is MaybeKnown after the previous stage.
+4. origin WeaklyKnown or Unknown, with HighlyKnown replay.
+5. every origin, with a fresh 20% of the HighlyKnown pairs replayed each epoch (the paper's method).
+
+Category values are plain strings. A category table written without sampling labels a
+never-right question WeaklyOrUnknown (`MERGED_UNKNOWN`); as an origin it counts as kept by a
+strategy that keeps both WeaklyKnown and Unknown.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from gradual.categories import HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN
+from gradual.seeding import stable_seed
+
+MERGED_UNKNOWN = "WeaklyOrUnknown"
+PAIR_COLUMNS = ["question_id", "question", "answer", "relation", "origin"]
+TARGET = "target"
+REPLAY = "replay"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    number: int
+    origins: frozenset[str]
+    replay: bool
+    description: str
+
+    def keeps(self, origin: str) -> bool:
+        if origin == MERGED_UNKNOWN:
+            return WEAKLY_KNOWN in self.origins and UNKNOWN in self.origins
+        return origin in self.origins
+
+
+_EVERY_ORIGIN = frozenset({HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN, UNKNOWN})
+_NEWLY = frozenset({WEAKLY_KNOWN, UNKNOWN})
+
+STRATEGIES = {
+    1: Strategy(1, frozenset({MAYBE_KNOWN}), False, "still MaybeKnown, from stage 1's data"),
+    2: Strategy(2, _NEWLY, False, "newly MaybeKnown, from WeaklyKnown/Unknown"),
+    3: Strategy(3, _EVERY_ORIGIN, False, "all MaybeKnown after stage 1"),
+    4: Strategy(4, _NEWLY, True, "newly MaybeKnown, with HighlyKnown replay"),
+    5: Strategy(
+        5,
+        _EVERY_ORIGIN,
+        True,
+        "all MaybeKnown after stage 1, with 20% HighlyKnown replay per epoch (the paper's method)",
+    ),
+}
+
+
+def get_strategy(number: int) -> Strategy:
+    try:
+        return STRATEGIES[int(number)]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"unknown strategy {number!r}: valid strategies are {sorted(STRATEGIES)}") from None
+
+
+def _category_of(questions: pd.DataFrame, categories: pd.DataFrame, name: str) -> pd.Series:
+    """The category of each question (aligned with `questions`), as plain strings."""
+    for column in ("question_id", "category"):
+        if column not in categories.columns:
+            raise ValueError(f"{name} category table has no {column!r} column")
+    if categories["question_id"].duplicated().any():
+        raise ValueError(f"{name} category table has duplicate question ids")
+    lookup = pd.Series(categories["category"].astype(str).to_numpy(), index=categories["question_id"].to_numpy())
+    found = questions["question_id"].map(lookup)
+    missing = questions.loc[found.isna(), "question_id"]
+    if len(missing):
+        raise ValueError(f"{len(missing)} questions have no {name} category, e.g. {missing.head(3).tolist()}")
+    return found
+
+
+def _pairs(questions: pd.DataFrame, keep: pd.Series, origin: pd.Series | None) -> pd.DataFrame:
+    chosen = questions[keep.to_numpy()]
+    answers = chosen["answers"]
+    empty = [qid for qid, a in zip(chosen["question_id"], answers) if len(a) == 0]
+    if empty:
+        raise ValueError(f"{len(empty)} questions have no answers, e.g. {empty[:3]}")
+    return pd.DataFrame(
+        {
+            "question_id": chosen["question_id"].to_numpy(),
+            "question": chosen["question"].to_numpy(),
+            "answer": [a[0] for a in answers],
+            "relation": chosen["relation"].to_numpy(),
+            "origin": (origin[keep.to_numpy()].to_numpy() if origin is not None else [None] * len(chosen)),
+        },
+        columns=PAIR_COLUMNS,
+    )
+
+
+def stage1_pairs(questions: pd.DataFrame, base_categories: pd.DataFrame) -> pd.DataFrame:
+    """The train pairs that are MaybeKnown for the untuned model, in question order.
+
+    Columns question_id, question, answer (the first answer), relation, origin (the base category).
+    """
+    origin = _category_of(questions, base_categories, "base")
+    return _pairs(questions, origin == MAYBE_KNOWN, origin)
+
+
+def stage2_pairs(
+    questions: pd.DataFrame,
+    base_categories: pd.DataFrame,
+    current_categories: pd.DataFrame,
+    strategy: int,
+) -> pd.DataFrame:
+    """The pairs MaybeKnown in `current_categories` whose base category the strategy keeps.
+
+    Same columns and order as `stage1_pairs`; `origin` is the base category.
+    """
+    chosen = get_strategy(strategy)
+    origin = _category_of(questions, base_categories, "base")
+    current = _category_of(questions, current_categories, "current")
+    keep = (current == MAYBE_KNOWN) & origin.map(chosen.keeps).astype(bool)
+    return _pairs(questions, keep, origin)
+
+
+def replay_pool(
+    questions: pd.DataFrame,
+    current_categories: pd.DataFrame,
+    base_categories: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The pairs HighlyKnown in `current_categories`: the replay candidates, in question order.
+
+    Same columns as `stage1_pairs`; `origin` is the base category when `base_categories` is given,
+    else missing (None).
+    """
+    current = _category_of(questions, current_categories, "current")
+    origin = _category_of(questions, base_categories, "base") if base_categories is not None else None
+    return _pairs(questions, current == HIGHLY_KNOWN, origin)
+
+
+def replay_count(pool_size: int, ratio: float) -> int:
+    """round(ratio * pool_size), halves rounded up."""
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"replay ratio must be in [0, 1], got {ratio}")
+    return min(pool_size, math.floor(ratio * pool_size + 0.5))
+
+
+def draw_replay(pool: pd.DataFrame, ratio: float, epoch: int, seed: int) -> pd.DataFrame:
+    """A fresh random round(ratio * len(pool)) rows of `pool` for `epoch` (1-based), in pool order.
+
+    Seeded by stable_seed(seed, "replay", epoch): the same (seed, epoch) gives the same rows,
+    other epochs give other draws. No row is drawn twice.
+    """
+    if epoch < 1:
+        raise ValueError(f"epochs are numbered from 1, got {epoch}")
+    n = replay_count(len(pool), ratio)
+    rng = np.random.default_rng(stable_seed(seed, "replay", int(epoch)))
+    rows = np.sort(rng.choice(len(pool), size=n, replace=False)) if n else np.array([], dtype=int)
+    return pool.iloc[rows].reset_index(drop=True)
+
+
+def epoch_examples(pairs: pd.DataFrame, pool: pd.DataFrame, ratio: float, epoch: int, seed: int) -> pd.DataFrame:
+    """One epoch's data for a replaying strategy: `pairs` (role "target") then this epoch's
+    replay draw (role "replay"). Shuffling is left to the trainer."""
+    replay = draw_replay(pool, ratio, epoch, seed)
+    parts = [pairs.assign(role=TARGET), replay.assign(role=REPLAY)]
+    # Concatenating an empty frame is deprecated in pandas; its columns are the same anyway.
+    parts = [part for part in parts if len(part)] or parts[:1]
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,155 @@
+import math
+
+import pandas as pd
+import pytest
+
+from gradual.analysis import (
+    Z_95,
+    accuracy,
+    accuracy_by_category,
+    accuracy_table,
+    category_counts_by_stage,
+    epoch_sweep_table,
+    transition_difference,
+    transition_matrix,
+)
+
+H, M, W, U, WU = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown", "WeaklyOrUnknown"
+
+
+def cats(mapping):
+    return pd.DataFrame({"question_id": list(mapping), "relation": "P17", "category": list(mapping.values())})
+
+
+ORIGIN = cats({"a": M, "b": M, "c": M, "d": U, "e": W, "f": H, "g": U, "x": M})
+NEW = cats({"a": H, "b": M, "c": WU, "d": M, "e": WU, "f": H, "g": WU, "y": H})
+
+
+def test_transition_matrix_counts_totals_and_order():
+    table = transition_matrix(ORIGIN, NEW)
+    assert list(table.columns) == ["origin", H, M, WU, "Total"]
+    assert table["origin"].tolist() == [H, M, W, U, "Total"]
+    assert table[H].tolist() == [1, 1, 0, 0, 2]
+    assert table[M].tolist() == [0, 1, 0, 1, 2]
+    assert table[WU].tolist() == [0, 1, 1, 1, 3]
+    assert table["Total"].tolist() == [1, 3, 1, 2, 7]  # x and y are in one table only
+    assert "| origin" in table.to_markdown(index=False)
+
+
+def test_transition_matrix_accepts_categorical_columns():
+    origin = ORIGIN.assign(category=pd.Categorical(ORIGIN["category"], categories=[H, M, W, U]))
+    pd.testing.assert_frame_equal(transition_matrix(origin, NEW), transition_matrix(ORIGIN, NEW))
+
+
+def test_transition_matrix_rejects_unknown_categories():
+    with pytest.raises(ValueError, match="unknown categories"):
+        transition_matrix(cats({"a": "Sometimes"}), NEW)
+
+
+def test_transition_difference_aligns_and_subtracts():
+    finetuned = transition_matrix(ORIGIN, NEW)
+    retest = transition_matrix(cats({"a": M, "b": M, "f": H}), cats({"a": M, "b": U, "f": M}))
+    diff = transition_difference(finetuned, retest)
+    assert list(diff.columns) == ["origin", H, M, U, WU, "Total"]
+    assert diff["origin"].tolist() == [H, M, W, U, "Total"]
+    assert diff[H].tolist() == [1, 1, 0, 0, 2]
+    assert diff[M].tolist() == [-1, 0, 0, 1, 0]
+    assert diff[U].tolist() == [0, -1, 0, 0, -1]
+    assert diff[WU].tolist() == [0, 1, 1, 1, 3]
+    assert diff["Total"].tolist() == [0, 1, 1, 2, 4]
+
+
+def wilson(k, n, z=1.959963984540054):
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def test_accuracy_with_wilson_interval():
+    assert Z_95 == pytest.approx(1.959963984540054)
+    result = accuracy(pd.Series([True, False, True, True]))
+    low, high = wilson(3, 4)
+    assert result["accuracy"] == 0.75
+    assert result["n"] == 4
+    assert result["ci_low"] == pytest.approx(low)
+    assert result["ci_high"] == pytest.approx(high)
+    assert 0 <= result["ci_low"] <= 0.75 <= result["ci_high"] <= 1
+
+
+def test_accuracy_edges():
+    perfect = accuracy(pd.Series([True] * 5))
+    assert perfect["accuracy"] == 1 and perfect["ci_high"] == 1
+    assert perfect["ci_low"] == pytest.approx(wilson(5, 5)[0])
+    assert accuracy(pd.Series([False] * 5))["ci_low"] == 0
+    empty = accuracy(pd.Series([], dtype=bool))
+    assert empty["n"] == 0 and math.isnan(empty["accuracy"])
+
+
+def results(correct):
+    return pd.DataFrame({"question_id": list(correct), "correct": list(correct.values())})
+
+
+RESULTS = {
+    "untuned": results({"a": True, "b": False, "c": False, "d": False}),
+    "one-stage": results({"a": True, "b": True, "c": False, "d": False}),
+    "two-stage": results({"a": True, "b": True, "c": True, "d": False}),
+}
+
+
+def test_accuracy_table():
+    table = accuracy_table(RESULTS)
+    assert list(table.columns) == ["model", "accuracy", "ci_low", "ci_high", "n"]
+    assert table["model"].tolist() == ["untuned", "one-stage", "two-stage"]
+    assert table["accuracy"].tolist() == [0.25, 0.5, 0.75]
+    assert table["n"].tolist() == [4, 4, 4]
+    assert table["ci_low"].tolist() == pytest.approx([wilson(k, 4)[0] for k in (1, 2, 3)])
+    assert table["ci_high"].tolist() == pytest.approx([wilson(k, 4)[1] for k in (1, 2, 3)])
+
+
+def test_accuracy_by_category():
+    base = cats({"a": H, "b": M, "c": M, "d": U, "z": W})  # z has no results
+    table = accuracy_by_category(RESULTS, base)
+    assert list(table.columns) == ["category", "n", "untuned", "one-stage", "two-stage"]
+    assert table["category"].tolist() == [H, M, U, "All"]
+    assert table["n"].tolist() == [1, 2, 1, 4]
+    assert table["untuned"].tolist() == [1.0, 0.0, 0.0, 0.25]
+    assert table["one-stage"].tolist() == [1.0, 0.5, 0.0, 0.5]
+    assert table["two-stage"].tolist() == [1.0, 1.0, 0.0, 0.75]
+
+
+def test_accuracy_by_category_needs_the_same_questions():
+    with pytest.raises(ValueError, match="other questions"):
+        accuracy_by_category({**RESULTS, "other": results({"a": True})}, cats({"a": H}))
+
+
+def test_category_counts_by_stage():
+    stages = {
+        "untuned": cats({"a": H, "b": M, "c": W, "d": U}),
+        "stage 1": cats({"a": H, "b": H, "c": M, "d": WU}),
+        "stage 2": cats({"a": H, "b": H, "c": H, "d": M}),
+    }
+    table = category_counts_by_stage(stages)
+    assert list(table.columns) == ["stage", H, M, W, U, WU, "Total"]
+    assert table["stage"].tolist() == ["untuned", "stage 1", "stage 2"]
+    assert table[H].tolist() == [1, 2, 3]
+    assert table[M].tolist() == [1, 1, 1]
+    assert table[W].tolist() == [1, 0, 0]
+    assert table[U].tolist() == [1, 0, 0]
+    assert table[WU].tolist() == [0, 1, 0]
+    assert table["Total"].tolist() == [4, 4, 4]
+
+
+def test_epoch_sweep_table():
+    metrics = {
+        3: pd.DataFrame({"epoch": [1, 2, 3], "test_accuracy": [0.30, 0.35, 0.33], "train_loss": [1.0, 0.5, 0.2]}),
+        1: pd.DataFrame({"epoch": [1], "test_accuracy": [0.31]}),
+        2: pd.DataFrame({"epoch": [2, 1], "test_accuracy": [0.36, 0.32]}),  # out of order
+    }
+    table = epoch_sweep_table(metrics)
+    assert list(table.columns) == ["epochs", "max_test_accuracy", "best_epoch", "final_test_accuracy"]
+    assert table["epochs"].tolist() == [1, 2, 3]
+    assert table["max_test_accuracy"].tolist() == [0.31, 0.36, 0.35]
+    assert table["best_epoch"].tolist() == [1, 2, 2]
+    assert table["final_test_accuracy"].tolist() == [0.31, 0.36, 0.33]
+    assert "max_test_accuracy" in table.to_markdown(index=False)
