@@ -8,6 +8,8 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/prompts.smk"
 include: "rules/detect.smk"
+include: "rules/train.smk"
+include: "rules/analysis.smk"
 
 
 rule all:

@@ -1,16 +1,16 @@
-# Knowledge detection: generate answers (sharded), then count them into categories.
+# Knowledge detection for every model state: generate answers (sharded), then count them into
+# categories; the fixed evaluation prompts give each state's accuracy.
 
 
 rule generate:
     input:
-        prompts=PATHS.prompts(),
-        questions=PATHS.questions(),
-        model=MODEL_DIR,
+        unpack(generation_inputs),
     output:
         PATHS.generations(),
     params:
         shards=config["generation"]["shards"],
         generation=config["generation"],
+        sampling=sampling_mode,
         match_mode=config["matching"]["mode"],
     threads: workflow.cores
     log:
@@ -25,17 +25,37 @@ rule generate:
 
 rule assign_categories:
     input:
-        shards=generation_shards,
+        shards=lambda wildcards: generation_shards(wildcards.state, wildcards.prompt_set, wildcards.split),
         questions=PATHS.questions(),
     output:
         categories=PATHS.categories(),
         counts=PATHS.category_counts(ext="parquet"),
         counts_md=PATHS.category_counts(ext="md"),
+    params:
+        sampled=lambda wildcards: sampling_mode(wildcards) != "off",
+    wildcard_constraints:
+        prompt_set="detect|retest",
     log:
-        PATHS.log("assign_categories", "state", "split"),
+        PATHS.log("assign_categories", "state", "prompt_set", "split"),
     benchmark:
-        PATHS.benchmark("assign_categories", "state", "split")
+        PATHS.benchmark("assign_categories", "state", "prompt_set", "split")
     conda:
         "../envs/gradual.yaml"
     script:
         "../scripts/assign_categories.py"
+
+
+rule score_evaluation:
+    input:
+        shards=lambda wildcards: generation_shards(wildcards.state, "eval", wildcards.split),
+        questions=PATHS.questions(),
+    output:
+        PATHS.evaluation(),
+    log:
+        PATHS.log("score_evaluation", "state", "split"),
+    benchmark:
+        PATHS.benchmark("score_evaluation", "state", "split")
+    conda:
+        "../envs/gradual.yaml"
+    script:
+        "../scripts/score_evaluation.py"

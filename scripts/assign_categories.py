@@ -8,7 +8,7 @@ from gradual.logs import job_log
 
 with job_log(snakemake.log[0]):
     generations = pd.concat([pd.read_parquet(path) for path in snakemake.input.shards], ignore_index=True)
-    categories = assign_categories(pd.read_parquet(snakemake.input.questions), generations)
+    categories = assign_categories(pd.read_parquet(snakemake.input.questions), generations, snakemake.params.sampled)
     counts = category_counts(categories)
     print(counts.to_string(index=False))
     write_parquet(categories, snakemake.output.categories)

@@ -9,22 +9,20 @@ from statistics import NormalDist
 
 import pandas as pd
 
-from gradual.categories import HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN
-from gradual.method import MERGED_UNKNOWN
+from gradual.categories import ALL_CATEGORIES
 
-CATEGORY_ORDER = (HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN, UNKNOWN, MERGED_UNKNOWN)
 TOTAL = "Total"
 ALL = "All"
 Z_95 = NormalDist().inv_cdf(0.975)
 
 
 def _ordered(categories) -> list[str]:
-    """The categories that occur, in CATEGORY_ORDER; anything else is an error."""
+    """The categories that occur, in ALL_CATEGORIES; anything else is an error."""
     present = {str(c) for c in categories}
-    unknown = present - set(CATEGORY_ORDER)
+    unknown = present - set(ALL_CATEGORIES)
     if unknown:
-        raise ValueError(f"unknown categories {sorted(unknown)}: expected some of {list(CATEGORY_ORDER)}")
-    return [c for c in CATEGORY_ORDER if c in present]
+        raise ValueError(f"unknown categories {sorted(unknown)}: expected some of {list(ALL_CATEGORIES)}")
+    return [c for c in ALL_CATEGORIES if c in present]
 
 
 def _require(table: pd.DataFrame, columns: list[str], name: str) -> None:

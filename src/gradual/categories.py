@@ -8,34 +8,47 @@ MAYBE_KNOWN = "MaybeKnown"
 WEAKLY_KNOWN = "WeaklyKnown"
 UNKNOWN = "Unknown"
 CATEGORIES = (HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN, UNKNOWN)
+# Without samples (re-detection after fine-tuning, as in the paper) the last two cannot be told apart.
+WEAKLY_OR_UNKNOWN = "WeaklyOrUnknown"
+MERGED_CATEGORIES = (HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_OR_UNKNOWN)
+ALL_CATEGORIES = (*CATEGORIES, WEAKLY_OR_UNKNOWN)
 
 COUNT_COLUMNS = ["n_greedy", "n_greedy_correct", "n_sampled", "n_sampled_correct"]
 
 
-def categorize(counts: pd.DataFrame) -> pd.Series:
+def categorize(counts: pd.DataFrame, sampled: bool = True) -> pd.Series:
     """Category of each row of greedy/sampled counts.
 
     HighlyKnown: every greedy answer right; MaybeKnown: some; WeaklyKnown: no greedy answer right
-    but at least one sample; Unknown: nothing right. A question with no greedy answer right and
-    no samples cannot be told apart, and is an error rather than a guess.
+    but at least one sample; Unknown: nothing right. Without sampling (`sampled=False`) a question
+    no greedy answer got right is WeaklyOrUnknown; with sampling, one that has no samples is an
+    error rather than a guess.
     """
     n_greedy = counts["n_greedy"].to_numpy()
     greedy_correct = counts["n_greedy_correct"].to_numpy()
-    sampled = counts["n_sampled"].to_numpy()
+    sampled_n = counts["n_sampled"].to_numpy()
     sampled_correct = counts["n_sampled_correct"].to_numpy()
     if (n_greedy == 0).any():
         raise ValueError("a question has no greedy generations: categories need at least one prompt")
-    if ((greedy_correct == 0) & (sampled == 0)).any():
+    if sampled and ((greedy_correct == 0) & (sampled_n == 0)).any():
         raise ValueError(
             "a question with no correct greedy answer has no samples: WeaklyKnown and Unknown "
             "cannot be told apart (set generation.n_samples >= 1)"
         )
+    never_right = (WEAKLY_KNOWN, UNKNOWN) if sampled else (WEAKLY_OR_UNKNOWN, WEAKLY_OR_UNKNOWN)
     category = np.select(
         [greedy_correct == n_greedy, greedy_correct > 0, sampled_correct > 0],
-        [HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN],
-        default=UNKNOWN,
+        [HIGHLY_KNOWN, MAYBE_KNOWN, never_right[0]],
+        default=never_right[1],
     )
-    return pd.Series(pd.Categorical(category, categories=CATEGORIES), index=counts.index, name="category")
+    order = CATEGORIES if sampled else MERGED_CATEGORIES
+    return pd.Series(pd.Categorical(category, categories=order), index=counts.index, name="category")
+
+
+def merge_unknown(categories: pd.Series) -> pd.Series:
+    """WeaklyKnown and Unknown as one WeaklyOrUnknown, to compare with a re-detection without samples."""
+    merged = categories.astype(str).replace({WEAKLY_KNOWN: WEAKLY_OR_UNKNOWN, UNKNOWN: WEAKLY_OR_UNKNOWN})
+    return pd.Series(pd.Categorical(merged, categories=MERGED_CATEGORIES), index=categories.index, name=categories.name)
 
 
 def count_generations(generations: pd.DataFrame) -> pd.DataFrame:
@@ -52,21 +65,22 @@ def count_generations(generations: pd.DataFrame) -> pd.DataFrame:
     return flags.groupby("question_id", sort=False)[COUNT_COLUMNS].sum()
 
 
-def assign_categories(questions: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
+def assign_categories(questions: pd.DataFrame, generations: pd.DataFrame, sampled: bool = True) -> pd.DataFrame:
     """One row per question: its relation, the four counts and its category."""
     counts = count_generations(generations)
     missing = set(questions["question_id"]) - set(counts.index)
     if missing:
         raise ValueError(f"{len(missing)} questions have no generations, e.g. {sorted(missing)[:3]}")
     table = questions[["question_id", "relation"]].join(counts, on="question_id")
-    table["category"] = categorize(table).to_numpy()
+    table["category"] = categorize(table, sampled).astype(str).to_numpy()
     return table.reset_index(drop=True)
 
 
 def category_counts(categories: pd.DataFrame) -> pd.DataFrame:
     """Questions per category and relation, with a Total row and column (the paper's Table 2)."""
     table = pd.crosstab(categories["relation"], categories["category"], dropna=False)
-    table = table.reindex(columns=list(CATEGORIES), fill_value=0)
+    merged = (categories["category"] == WEAKLY_OR_UNKNOWN).any()
+    table = table.reindex(columns=list(MERGED_CATEGORIES if merged else CATEGORIES), fill_value=0)
     table.loc["Total"] = table.sum()
     table["Total"] = table.sum(axis=1)
     table.index.name = "relation"

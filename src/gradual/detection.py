@@ -7,6 +7,7 @@ from gradual.generation import Backend
 from gradual.matching import answer_line, is_correct
 from gradual.seeding import stable_seed
 
+SAMPLING = ("never_right", "all", "off")
 GENERATION_COLUMNS = ["question_id", "prompt_index", "mode", "sample_index", "answer", "correct"]
 
 
@@ -34,12 +35,17 @@ def detect(
     golds: dict[str, list[str]],
     seed: int,
     match_mode: str = "substring",
-    sample_all: bool = False,
+    sampling: str = "never_right",
 ) -> pd.DataFrame:
-    """Greedy answers for all prompts; sampled answers for the prompts of questions that no greedy
-    answer got right (all questions with `sample_all`), since only those can be Weakly- or Unknown."""
+    """Greedy answers for all prompts, and sampled answers by `sampling`: `never_right` samples the
+    prompts of questions no greedy answer got right (only those can be Weakly- or Unknown), `all`
+    samples every prompt, `off` none (evaluation, and re-detection as the paper does it)."""
+    if sampling not in SAMPLING:
+        raise ValueError(f"sampling must be one of {SAMPLING}, not {sampling!r}")
     greedy = _rows(prompts, "greedy", [[text] for text in backend.greedy(prompts["prompt"].tolist())], golds, match_mode)
-    if sample_all:
+    if sampling == "off":
+        return greedy[GENERATION_COLUMNS]
+    if sampling == "all":
         to_sample = prompts
     else:
         answered = greedy.groupby("question_id")["correct"].any()

@@ -13,7 +13,7 @@ ablation (Table 8):
 5. every origin, with a fresh 20% of the HighlyKnown pairs replayed each epoch (the paper's method).
 
 Category values are plain strings. A category table written without sampling labels a
-never-right question WeaklyOrUnknown (`MERGED_UNKNOWN`); as an origin it counts as kept by a
+never-right question WeaklyOrUnknown (`WEAKLY_OR_UNKNOWN`); as an origin it counts as kept by a
 strategy that keeps both WeaklyKnown and Unknown.
 """
 
@@ -23,10 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gradual.categories import HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN
+from gradual.categories import HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN
 from gradual.seeding import stable_seed
 
-MERGED_UNKNOWN = "WeaklyOrUnknown"
 PAIR_COLUMNS = ["question_id", "question", "answer", "relation", "origin"]
 TARGET = "target"
 REPLAY = "replay"
@@ -40,7 +39,7 @@ class Strategy:
     description: str
 
     def keeps(self, origin: str) -> bool:
-        if origin == MERGED_UNKNOWN:
+        if origin == WEAKLY_OR_UNKNOWN:
             return WEAKLY_KNOWN in self.origins and UNKNOWN in self.origins
         return origin in self.origins
 

@@ -28,11 +28,33 @@ class Layout:
     def generations(self, state="{state}", prompt_set="{prompt_set}", split="{split}", shard="{shard}") -> str:
         return f"{self.results}/generations/{state}/{prompt_set}/{split}/shard-{shard}.parquet"
 
-    def categories(self, state="{state}", split="{split}") -> str:
-        return f"{self.results}/categories/{state}/{split}.parquet"
+    def categories(self, state="{state}", prompt_set="{prompt_set}", split="{split}") -> str:
+        return f"{self.results}/categories/{state}/{prompt_set}/{split}.parquet"
 
-    def category_counts(self, state="{state}", split="{split}", ext="parquet") -> str:
-        return f"{self.results}/categories/{state}/{split}.counts.{ext}"
+    def category_counts(self, state="{state}", prompt_set="{prompt_set}", split="{split}", ext="parquet") -> str:
+        return f"{self.results}/categories/{state}/{prompt_set}/{split}.counts.{ext}"
+
+    def training_pairs(self, state="{state}") -> str:
+        return f"{self.results}/training/{state}/pairs.parquet"
+
+    def replay_pool(self, state="{state}") -> str:
+        return f"{self.results}/training/{state}/replay-pool.parquet"
+
+    def training_metrics(self, state="{state}") -> str:
+        return f"{self.results}/training/{state}/metrics.parquet"
+
+    def checkpoints(self, state="{state}") -> str:
+        """Epoch checkpoints: not a rule output, so a failed job does not delete them and a rerun resumes."""
+        return f"{self.results}/checkpoints/{state}"
+
+    def adapter(self, state="{state}") -> str:
+        return f"{self.results}/adapters/{state}"
+
+    def evaluation(self, state="{state}", split="{split}") -> str:
+        return f"{self.results}/evaluation/{state}/{split}.parquet"
+
+    def table(self, name="{table}", ext="parquet") -> str:
+        return f"{self.results}/tables/{name}.{ext}"
 
     def log(self, step: str, *wildcards: str) -> str:
         """logs/<run>/<step>[/{w1}/{w2}...].log: every wildcard of the rule, so no two jobs share a log."""

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from gradual.categories import CATEGORIES, assign_categories, categorize, category_counts
+from gradual.categories import CATEGORIES, assign_categories, categorize, category_counts, merge_unknown
 
 
 def counts(rows):
@@ -74,3 +74,20 @@ def test_category_counts_table_has_totals_and_every_category():
     assert result.loc["P1"].tolist() == [1, 0, 0, 1, 2]
     assert result.loc["P2"].tolist() == [0, 1, 0, 2, 3]
     assert result.loc["Total"].tolist() == [1, 1, 0, 3, 5]
+
+
+def test_without_sampling_never_right_is_weakly_or_unknown():
+    result = categorize(counts([(4, 4, 0, 0), (4, 1, 0, 0), (4, 0, 0, 0)]), sampled=False)
+    assert result.tolist() == ["HighlyKnown", "MaybeKnown", "WeaklyOrUnknown"]
+
+
+def test_merge_unknown():
+    series = pd.Series(["HighlyKnown", "WeaklyKnown", "Unknown", "MaybeKnown"])
+    assert merge_unknown(series).tolist() == ["HighlyKnown", "WeaklyOrUnknown", "WeaklyOrUnknown", "MaybeKnown"]
+
+
+def test_category_counts_of_a_merged_table():
+    table = pd.DataFrame({"relation": ["P1", "P1"], "category": ["WeaklyOrUnknown", "HighlyKnown"]})
+    result = category_counts(table)
+    assert list(result.columns) == ["relation", "HighlyKnown", "MaybeKnown", "WeaklyOrUnknown", "Total"]
+    assert result.set_index("relation").loc["Total"].tolist() == [1, 0, 1, 2]

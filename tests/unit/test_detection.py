@@ -51,9 +51,17 @@ def test_samples_only_questions_no_greedy_answer_got_right():
 
 def test_sample_all_samples_every_prompt():
     backend = ScriptedBackend(GREEDY)
-    result = detect(backend, PROMPTS, GOLDS, seed=5, sample_all=True)
+    result = detect(backend, PROMPTS, GOLDS, seed=5, sampling="all")
     assert backend.sampled_prompts == PROMPTS["prompt"].tolist()
     assert (result["mode"] == "sample").sum() == 6 * 3
+
+
+def test_sampling_off_gives_greedy_rows_only():
+    backend = ScriptedBackend(GREEDY)
+    result = detect(backend, PROMPTS, GOLDS, seed=5, sampling="off")
+    assert backend.sampled_prompts == [] and len(result) == 6 and set(result["mode"]) == {"greedy"}
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        detect(backend, PROMPTS, GOLDS, seed=5, sampling="some")
 
 
 def test_no_sampling_when_every_question_is_answered():

@@ -1,8 +1,9 @@
 import pandas as pd
 import pytest
 
+from gradual.categories import WEAKLY_OR_UNKNOWN
+
 from gradual.method import (
-    MERGED_UNKNOWN,
     PAIR_COLUMNS,
     STRATEGIES,
     draw_replay,
@@ -115,7 +116,7 @@ def test_unknown_strategy_names_the_valid_ones():
 
 
 def test_merged_origin_counts_as_weakly_or_unknown():
-    base = BASE.assign(category=BASE["category"].replace({W: MERGED_UNKNOWN, U: MERGED_UNKNOWN}))
+    base = BASE.assign(category=BASE["category"].replace({W: WEAKLY_OR_UNKNOWN, U: WEAKLY_OR_UNKNOWN}))
     assert stage2_pairs(questions(), base, AFTER, 2)["question_id"].tolist() == ["q04", "q05"]
     assert stage2_pairs(questions(), base, AFTER, 1)["question_id"].tolist() == ["q01", "q09"]
     assert stage2_pairs(questions(), base, AFTER, 3)["question_id"].tolist() == ["q01", "q03", "q04", "q05", "q09"]

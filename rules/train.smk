@@ -1,0 +1,47 @@
+# Fine-tuning: the data of each stage, then LoRA training with per-epoch evaluation and resume.
+
+
+rule training_pairs:
+    input:
+        unpack(training_pairs_inputs),
+    output:
+        pairs=PATHS.training_pairs(),
+        replay_pool=PATHS.replay_pool(),
+    wildcard_constraints:
+        state=r"stage\d+(-s\d+)?|sweep-e\d+",
+    log:
+        PATHS.log("training_pairs", "state"),
+    benchmark:
+        PATHS.benchmark("training_pairs", "state")
+    conda:
+        "../envs/gradual.yaml"
+    script:
+        "../scripts/training_pairs.py"
+
+
+rule finetune:
+    input:
+        unpack(finetune_inputs),
+    output:
+        adapter=directory(PATHS.adapter()),
+        metrics=PATHS.training_metrics(),
+    params:
+        checkpoints=PATHS.checkpoints(),
+        training=config["training"],
+        stage=stage_settings,
+        epochs=training_epochs,
+        replay_ratio=METHOD["replay_ratio"],
+        prompt_format=config["prompt"],
+        generation=config["generation"],
+        match_mode=config["matching"]["mode"],
+    wildcard_constraints:
+        state=r"stage\d+(-s\d+)?|sweep-e\d+",
+    threads: workflow.cores
+    log:
+        PATHS.log("finetune", "state"),
+    benchmark:
+        PATHS.benchmark("finetune", "state")
+    conda:
+        "../envs/gradual.yaml"
+    script:
+        "../scripts/finetune.py"

@@ -1,0 +1,57 @@
+"""LoRA fine-tuning of one stage: per-epoch checkpoints and accuracy, resume, best epoch kept."""
+
+import logging
+import shutil
+
+import pandas as pd
+import torch
+
+from gradual.generation import GenerationSettings
+from gradual.generation.hf import HFBackend
+from gradual.io import write_parquet
+from gradual.logs import job_log
+from gradual.matching import is_correct
+from gradual.method import epoch_examples
+from gradual.models import model_path
+from gradual.prompts import PromptFormat
+from gradual.training import TrainingSettings, best_adapter, finetune, select_best_epoch, training_examples
+
+with job_log(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    params, inputs = snakemake.params, snakemake.input
+    settings = TrainingSettings.from_config({**params.training, "epochs": params.epochs}, params.stage)
+    prompt_format = PromptFormat(**params.prompt_format)
+    pairs = pd.read_parquet(inputs.pairs)
+    pool = pd.read_parquet(inputs.replay_pool)
+    if pairs.empty:
+        raise SystemExit(f"no training pairs for {snakemake.wildcards.state}: nothing to fine-tune on")
+
+    def epoch_pairs(epoch: int) -> pd.DataFrame:
+        examples = epoch_examples(pairs, pool, params.replay_ratio, epoch, settings.seed)
+        return training_examples(examples, prompt_format)
+
+    evaluation_sets = {
+        split: (
+            pd.read_parquet(inputs[f"{split}_prompts"], columns=["question_id", "prompt"]),
+            pd.read_parquet(inputs[f"{split}_questions"], columns=["question_id", "answers"]),
+        )
+        for split in ("dev", "test")
+    }
+    generation = GenerationSettings.from_config(params.generation)
+
+    def evaluate(model, tokenizer) -> dict[str, float]:
+        backend = HFBackend.from_model(model, tokenizer, generation)
+        scores = {}
+        for split, (prompts, questions) in evaluation_sets.items():
+            golds = dict(zip(questions["question_id"], questions["answers"]))
+            answers = backend.greedy(prompts["prompt"].tolist())
+            correct = [is_correct(a, golds[q], params.match_mode) for a, q in zip(answers, prompts["question_id"])]
+            scores[f"{split}_accuracy"] = sum(correct) / max(1, len(correct))
+        return scores
+
+    init_adapter = inputs.get("init_adapter")
+    metrics = finetune(model_path(inputs.model), epoch_pairs, settings, params.checkpoints, evaluate, init_adapter)
+    best_epoch = select_best_epoch(metrics, settings.selection_split)
+    logging.info("best epoch by %s accuracy: %d", settings.selection_split, best_epoch)
+    shutil.copytree(best_adapter(params.checkpoints, metrics, settings.selection_split), snakemake.output.adapter)
+    write_parquet(metrics.assign(best=metrics["epoch"] == best_epoch), snakemake.output.metrics)

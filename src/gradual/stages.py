@@ -1,0 +1,42 @@
+"""Model states and the stages that produce them.
+
+`base` is the untuned model; `stage1` is trained on the MaybeKnown pairs of `base`; `stage<n>-s<k>`
+(n >= 2) continues `stage<n-1>-s<k>` (or `stage1`) on the pairs that are MaybeKnown after it,
+filtered by strategy k. `sweep-e<m>` is stage 1 trained for m epochs (the one-stage epoch sweep).
+"""
+
+import re
+from dataclasses import dataclass
+
+BASE = "base"
+STATE_PATTERN = r"base|stage1|stage(?:[2-9]|[1-9]\d+)-s\d+|sweep-e\d+"
+
+
+@dataclass(frozen=True)
+class Stage:
+    state: str
+    number: int  # 1 for stage 1 and the sweep
+    strategy: int | None  # None for stage 1
+    epochs: int | None = None  # set for the sweep only
+
+    @property
+    def previous(self) -> str:
+        """The state this stage starts from and whose categories choose its data."""
+        if self.number == 1:
+            return BASE
+        return "stage1" if self.number == 2 else f"stage{self.number - 1}-s{self.strategy}"
+
+
+def parse_stage(state: str) -> Stage:
+    if state == "stage1":
+        return Stage(state, 1, None)
+    if match := re.fullmatch(r"stage(\d+)-s(\d+)", state):
+        return Stage(state, int(match.group(1)), int(match.group(2)))
+    if match := re.fullmatch(r"sweep-e(\d+)", state):
+        return Stage(state, 1, None, int(match.group(1)))
+    raise ValueError(f"{state!r} is not a fine-tuned state (stage1, stage<n>-s<k>, sweep-e<m>)")
+
+
+def trained_states(rounds: int, strategies: list[int]) -> list[str]:
+    """Every fine-tuned state of a run with `rounds` stages (1: one-stage, 2: the paper's two stages)."""
+    return ["stage1"] + [f"stage{n}-s{k}" for n in range(2, rounds + 1) for k in strategies]

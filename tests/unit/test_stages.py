@@ -1,0 +1,33 @@
+import re
+
+import pytest
+
+from gradual.stages import STATE_PATTERN, Stage, parse_stage, trained_states
+
+
+def test_parse_stage_and_previous_state():
+    assert parse_stage("stage1") == Stage("stage1", 1, None)
+    assert parse_stage("stage1").previous == "base"
+    assert parse_stage("stage2-s5") == Stage("stage2-s5", 2, 5)
+    assert parse_stage("stage2-s5").previous == "stage1"
+    assert parse_stage("stage4-s3").previous == "stage3-s3"
+    assert parse_stage("sweep-e7") == Stage("sweep-e7", 1, None, 7)
+    assert parse_stage("sweep-e7").previous == "base"
+    with pytest.raises(ValueError, match="not a fine-tuned state"):
+        parse_stage("base")
+
+
+def test_trained_states():
+    assert trained_states(1, [5]) == ["stage1"]
+    assert trained_states(2, [1, 5]) == ["stage1", "stage2-s1", "stage2-s5"]
+    assert trained_states(3, [5]) == ["stage1", "stage2-s5", "stage3-s5"]
+
+
+@pytest.mark.parametrize("state", ["base", "stage1", "stage2-s5", "stage12-s3", "sweep-e10"])
+def test_state_pattern_accepts(state):
+    assert re.fullmatch(STATE_PATTERN, state)
+
+
+@pytest.mark.parametrize("state", ["stage0", "stage1-s5", "stage2", "retest", "sweep"])
+def test_state_pattern_rejects(state):
+    assert not re.fullmatch(STATE_PATTERN, state)
