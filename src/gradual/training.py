@@ -1,0 +1,352 @@
+"""LoRA fine-tuning in epochs, with a checkpoint after every epoch and resume after a killed job.
+
+Each example is a prompt (the question as the generation backend sees it, zero exemplars)
+and a target (the answer line): the loss covers the target tokens only. Every epoch draws its
+examples from a caller's hook, so a stage can mix in a fresh replay draw each epoch. After each
+epoch the caller's `evaluate` measures dev and test accuracy; the epoch that is best on the
+configured split is the one the later stages use.
+
+A checkpoint `checkpoint_dir/epoch-{k}/` holds `adapter/` (PEFT format, loadable by
+`PeftModel.from_pretrained` and vLLM), `state.pt` (optimizer, scheduler, step, settings),
+`metrics.json` (that epoch's row) and, last, an empty `complete`. It is written into a hidden
+folder and renamed into place, so a folder without `complete` is never a finished epoch.
+"""
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from gradual.errors import InputError
+from gradual.prompts import PromptFormat
+from gradual.seeding import stable_seed
+
+SPLITS = ("dev", "test")
+EXAMPLE_COLUMNS = ["question_id", "prompt", "target"]
+METRIC_COLUMNS = ["epoch", "train_loss", "dev_accuracy", "test_accuracy", "seconds"]
+COMPLETE = "complete"
+# Settings that may change between a run and its resume without making its checkpoints stale.
+RESUMABLE_CHANGES = {"epochs", "selection_split"}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    epochs: int
+    learning_rate: float
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    micro_batch_size: int = 8
+    lora_rank: int = 64
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    target_modules: str | list[str] = "all-linear"
+    warmup_ratio: float = 0.0
+    max_length: int = 256
+    seed: int = 0
+    selection_split: str = "dev"
+
+    def __post_init__(self):
+        if self.selection_split not in SPLITS:
+            raise InputError(f"training.selection_split must be one of {SPLITS}, not {self.selection_split!r}")
+        for name in ("epochs", "batch_size", "micro_batch_size", "lora_rank", "max_length"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"training.{name} must be at least 1, not {getattr(self, name)!r}")
+        if not 0 <= self.warmup_ratio <= 1:
+            raise InputError(f"training.warmup_ratio must be between 0 and 1, not {self.warmup_ratio!r}")
+
+    @classmethod
+    def from_config(cls, training: dict, stage: dict) -> "TrainingSettings":
+        """The settings from the config's `training` section and one stage's section (learning rate,
+        weight decay). Keys absent from `training` take the defaults above; extra keys are ignored."""
+        values = {f.name: training[f.name] for f in fields(cls) if f.name in training}
+        values["learning_rate"] = float(stage["learning_rate"])
+        values["weight_decay"] = float(stage.get("weight_decay", 0.0))
+        if isinstance(values.get("target_modules"), tuple):
+            values["target_modules"] = list(values["target_modules"])
+        return cls(**values)
+
+
+def training_examples(pairs: pd.DataFrame, prompt_format: PromptFormat) -> pd.DataFrame:
+    """Question/answer pairs as (question_id, prompt, target): the prompt is the zero-shot query
+    the generation backend would see, the target the rest of the rendered example plus a newline,
+    so the model also learns to end the answer line: 'Q: Where was X born?\\nA:' -> ' Paris\\n'."""
+    rows = []
+    for question_id, question, answer in zip(pairs["question_id"], pairs["question"], pairs["answer"]):
+        prompt = prompt_format.query(question)
+        full = prompt_format.example(question, str(answer))
+        assert full.startswith(prompt), (full, prompt)  # query() is a prefix of example() by construction
+        rows.append((question_id, prompt, full[len(prompt) :] + "\n"))
+    return pd.DataFrame(rows, columns=EXAMPLE_COLUMNS)
+
+
+def encode_example(tokenizer, prompt: str, target: str) -> dict[str, torch.Tensor]:
+    """Token ids of prompt + target, and labels that are -100 on the prompt (no loss there).
+
+    The prompt is encoded exactly as the generation backend encodes prompts (with the tokenizer's
+    default special tokens); the target follows without special tokens."""
+    prompt_ids = tokenizer(prompt).input_ids
+    target_ids = tokenizer(target, add_special_tokens=False).input_ids
+    return {
+        "input_ids": torch.tensor(prompt_ids + target_ids, dtype=torch.long),
+        "labels": torch.tensor([-100] * len(prompt_ids) + target_ids, dtype=torch.long),
+    }
+
+
+def collate(examples: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch; independent of `tokenizer.padding_side`, which generation sets to left."""
+    width = max(len(e["input_ids"]) for e in examples)
+    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)
+    attention_mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, example in enumerate(examples):
+        n = len(example["input_ids"])
+        input_ids[row, :n] = example["input_ids"]
+        labels[row, :n] = example["labels"]
+        attention_mask[row, :n] = 1
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+
+
+def select_best_epoch(metrics: pd.DataFrame, selection_split: str) -> int:
+    """The epoch with the highest `{selection_split}_accuracy`; ties go to the earliest epoch."""
+    if selection_split not in SPLITS:
+        raise ValueError(f"selection split must be one of {SPLITS}, not {selection_split!r}")
+    ordered = metrics.sort_values("epoch", kind="stable").reset_index(drop=True)
+    column = ordered[f"{selection_split}_accuracy"]
+    if column.isna().all():
+        raise ValueError(f"no epoch has a {selection_split} accuracy")
+    return int(ordered.loc[column.idxmax(), "epoch"])
+
+
+def best_adapter(checkpoint_dir: str | Path, metrics: pd.DataFrame, selection_split: str) -> Path:
+    """The adapter folder of the best epoch."""
+    return Path(checkpoint_dir) / f"epoch-{select_best_epoch(metrics, selection_split)}" / "adapter"
+
+
+def finetune(
+    model_dir: str | Path,
+    epoch_pairs: Callable[[int], pd.DataFrame],
+    settings: TrainingSettings,
+    checkpoint_dir: str | Path,
+    evaluate: Callable[..., dict[str, float]],
+    init_adapter: str | Path | None = None,
+) -> pd.DataFrame:
+    """Train a LoRA adapter for `settings.epochs` epochs; returns one metrics row per epoch
+    (epoch, train_loss, dev_accuracy, test_accuracy, seconds, and any other key `evaluate` returns).
+
+    `epoch_pairs(k)` gives epoch k's examples (question_id, prompt, target); it is called once for
+    every epoch 1..epochs before training, since the schedule's length depends on all of them.
+    Examples whose prompt + target exceed `max_length` tokens are dropped (the count is logged).
+
+    Loss scaling: one optimizer step per `batch_size` examples, the loss of a step being the mean
+    over the answer tokens of all its examples (each micro batch contributes its summed token loss
+    divided by the step's answer-token count), so micro batching does not change the gradient.
+    `train_loss` is the same token mean over the whole epoch. `seconds` is the epoch's wall time,
+    evaluation included.
+
+    Checkpoints in `checkpoint_dir` are resumed: the newest complete epoch's adapter, optimizer and
+    scheduler are loaded (they win over `init_adapter`) and only the later epochs are trained.
+    Checkpoints written with different settings (other than epochs and selection split) are stale:
+    they are removed and training starts over.
+    """
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
+
+    checkpoint_dir = Path(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    done, state = _resume_point(checkpoint_dir, settings)
+    rows = [json.loads((checkpoint_dir / f"epoch-{k}" / "metrics.json").read_text()) for k in range(1, done + 1)]
+    if done >= settings.epochs:
+        log.info("all %d epochs already trained in %s", settings.epochs, checkpoint_dir)
+        return _metrics_frame(rows[: settings.epochs])
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    epochs = {
+        k: _encode_epoch(tokenizer, epoch_pairs(k), k, settings.max_length) for k in range(1, settings.epochs + 1)
+    }
+    steps = {k: math.ceil(len(examples) / settings.batch_size) for k, examples in epochs.items()}
+    total_steps = sum(steps.values())
+
+    device, dtype = ("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
+    torch.manual_seed(stable_seed(settings.seed, "init"))
+    if done:
+        log.info("resuming after epoch %d", done)
+        model = PeftModel.from_pretrained(base, str(checkpoint_dir / f"epoch-{done}" / "adapter"), is_trainable=True)
+    elif init_adapter is not None:
+        log.info("starting from adapter %s", init_adapter)
+        model = PeftModel.from_pretrained(base, str(init_adapter), is_trainable=True)
+    else:
+        config = LoraConfig(
+            r=settings.lora_rank,
+            lora_alpha=settings.lora_alpha,
+            lora_dropout=settings.lora_dropout,
+            target_modules=settings.target_modules,
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(base, config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    log.info("%d trainable parameters on %s", sum(p.numel() for p in trainable), device)
+
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, round(settings.warmup_ratio * total_steps), total_steps)
+    global_step = 0
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        global_step = state["global_step"]
+        # The schedule's length follows this run's epochs: the next step's rate comes from it, not from
+        # the rate the checkpoint's run (perhaps with fewer epochs) would have used.
+        rates = [first * rate(scheduler.last_epoch) for first, rate in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+        for group, rate in zip(optimizer.param_groups, rates):
+            group["lr"] = rate
+        scheduler._last_lr = rates
+
+    model.train()
+    remaining = sum(steps[k] for k in range(done + 1, settings.epochs + 1))
+    with tqdm(total=remaining, desc="training", unit="step", mininterval=5) as progress:
+        for epoch in range(done + 1, settings.epochs + 1):
+            started = time.monotonic()
+            torch.manual_seed(stable_seed(settings.seed, "dropout", epoch))  # a resumed run draws as an unbroken one
+            shuffle = np.random.default_rng(stable_seed(settings.seed, "train-epoch", epoch))
+            examples = [epochs[epoch][i] for i in shuffle.permutation(len(epochs[epoch]))]
+            loss_sum, token_count = 0.0, 0
+            for start in range(0, len(examples), settings.batch_size):
+                batch = examples[start : start + settings.batch_size]
+                batch_tokens = sum(int((e["labels"] != -100).sum()) for e in batch)
+                for micro_start in range(0, len(batch), settings.micro_batch_size):
+                    micro = batch[micro_start : micro_start + settings.micro_batch_size]
+                    micro = {name: t.to(device) for name, t in collate(micro, tokenizer.pad_token_id).items()}
+                    token_loss = _summed_token_loss(model, micro)
+                    (token_loss / batch_tokens).backward()
+                    loss_sum += token_loss.item()
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                global_step += 1
+                token_count += batch_tokens
+                progress.update(1)
+                progress.set_postfix(epoch=epoch, loss=f"{loss_sum / max(token_count, 1):.4f}", refresh=False)
+
+            model.eval()
+            scores = evaluate(model, tokenizer)
+            model.train()
+            row = {
+                "epoch": epoch,
+                "train_loss": loss_sum / token_count,
+                "dev_accuracy": float(scores["dev_accuracy"]),
+                "test_accuracy": float(scores["test_accuracy"]),
+                "seconds": time.monotonic() - started,
+            }
+            row.update({key: _plain(value) for key, value in scores.items() if key not in row})
+            _save_epoch(checkpoint_dir, epoch, model, optimizer, scheduler, global_step, settings, row)
+            rows.append(row)
+            log.info(
+                "epoch %d: train loss %.4f, dev accuracy %.4f, test accuracy %.4f, %.1f s",
+                epoch, row["train_loss"], row["dev_accuracy"], row["test_accuracy"], row["seconds"],
+            )  # fmt: skip
+    return _metrics_frame(rows)
+
+
+def _summed_token_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy summed over the answer tokens of a micro batch (each label predicted from the
+    tokens before it)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    logits = logits[:, :-1, :].float()
+    labels = batch["labels"][:, 1:]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum")
+
+
+def _encode_epoch(tokenizer, pairs: pd.DataFrame, epoch: int, max_length: int) -> list[dict[str, torch.Tensor]]:
+    missing = [c for c in ("prompt", "target") if c not in pairs.columns]
+    if missing:
+        raise InputError(f"training examples of epoch {epoch} lack the column(s) {missing}")
+    encoded = [encode_example(tokenizer, p, t) for p, t in zip(pairs["prompt"], pairs["target"])]
+    kept = [e for e in encoded if len(e["input_ids"]) <= max_length]
+    if len(kept) < len(encoded):
+        dropped = len(encoded) - len(kept)
+        log.warning(
+            "epoch %d: dropped %d of %d examples longer than %d tokens", epoch, dropped, len(encoded), max_length
+        )
+    if not kept:
+        raise InputError(f"epoch {epoch} has no training examples of at most {max_length} tokens")
+    return kept
+
+
+def _settings_key(settings: TrainingSettings | dict) -> dict:
+    values = asdict(settings) if isinstance(settings, TrainingSettings) else dict(settings)
+    values = {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
+    if isinstance(values.get("target_modules"), (list, tuple)):
+        values["target_modules"] = list(values["target_modules"])
+    return values
+
+
+def _resume_point(checkpoint_dir: Path, settings: TrainingSettings) -> tuple[int, dict | None]:
+    """The last epoch k such that epochs 1..k are complete, and its training state (None when k = 0).
+
+    Unfinished folders (no `complete` marker, or a write interrupted before its rename) are removed."""
+    for folder in checkpoint_dir.iterdir():
+        unfinished = folder.name.startswith(".epoch-") or (
+            folder.name.startswith("epoch-") and not (folder / COMPLETE).is_file()
+        )
+        if folder.is_dir() and unfinished:
+            log.info("removing unfinished checkpoint %s", folder)
+            shutil.rmtree(folder)
+    done = 0
+    while (checkpoint_dir / f"epoch-{done + 1}" / COMPLETE).is_file() and done < settings.epochs:
+        done += 1
+    if done == 0:
+        return 0, None
+    state = torch.load(checkpoint_dir / f"epoch-{done}" / "state.pt", map_location="cpu", weights_only=True)
+    if _settings_key(state["settings"]) != _settings_key(settings):
+        log.warning("checkpoints in %s have other settings (%s); starting over", checkpoint_dir, state["settings"])
+        for folder in checkpoint_dir.glob("epoch-*"):
+            shutil.rmtree(folder)
+        return 0, None
+    return done, state
+
+
+def _save_epoch(checkpoint_dir: Path, epoch: int, model, optimizer, scheduler, global_step: int, settings, row) -> None:
+    final = checkpoint_dir / f"epoch-{epoch}"
+    partial = checkpoint_dir / f".epoch-{epoch}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir()
+    model.save_pretrained(partial / "adapter")
+    state = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "global_step": global_step,
+        "settings": asdict(settings),
+    }
+    torch.save(state, partial / "state.pt")
+    (partial / "metrics.json").write_text(json.dumps(row, indent=2) + "\n")
+    (partial / COMPLETE).touch()
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)
+
+
+def _plain(value):
+    """A JSON-safe scalar (evaluate may return numpy or torch numbers)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _metrics_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    extra = [c for c in frame.columns if c not in METRIC_COLUMNS]
+    return frame[METRIC_COLUMNS + extra].astype({"epoch": int})

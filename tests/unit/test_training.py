@@ -1,0 +1,337 @@
+"""LoRA fine-tuning on a tiny random Llama with the real SmolLM2 tokenizer: fast, on CPU."""
+
+import json
+import logging
+import math
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+from peft import PeftModel, get_peft_model_state_dict
+from safetensors.torch import load_file
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from gradual.errors import InputError
+from gradual.generation import GenerationSettings
+from gradual.generation.hf import HFBackend
+from gradual.matching import is_correct
+from gradual.prompts import PromptFormat
+from gradual.training import (
+    METRIC_COLUMNS,
+    TrainingSettings,
+    best_adapter,
+    collate,
+    encode_example,
+    finetune,
+    select_best_epoch,
+    training_examples,
+)
+
+PAIRS = pd.DataFrame(
+    {
+        "question_id": [f"q{i}" for i in range(6)],
+        "question": [
+            "Where was Ada Lovelace born?",
+            "What is the capital of Peru?",
+            "Who wrote Hamlet?",
+            "In which country is Kyoto?",
+            "What is the capital of Chile?",
+            "Who painted Guernica?",
+        ],
+        "answer": ["London", "Lima", "William Shakespeare", "Japan", "Santiago", "Pablo Picasso"],
+    }
+)
+EXAMPLES = training_examples(PAIRS, PromptFormat())
+# Accuracies the fake evaluation reports for epochs 1, 2: dev prefers epoch 2, test epoch 1.
+ACCURACIES = {1: (0.2, 0.5), 2: (0.4, 0.3)}
+LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def settings(**changes) -> TrainingSettings:
+    values = dict(
+        epochs=2, learning_rate=1e-2, batch_size=4, micro_batch_size=2, lora_rank=4, lora_alpha=16,
+        lora_dropout=0.1, max_length=48, seed=0,
+    )  # fmt: skip
+    return TrainingSettings(**(values | changes))
+
+
+class FakeEvaluation:
+    """Counts its calls and reports ACCURACIES for the epoch it believes it is at."""
+
+    def __init__(self, first_epoch: int = 1):
+        self.first_epoch = first_epoch
+        self.calls = []
+
+    def __call__(self, model, tokenizer):
+        self.calls.append({"model": model, "training": model.training, "tokenizer": tokenizer})
+        tokenizer.padding_side = "left"  # as HFBackend.from_model does: training must not care
+        dev, test = ACCURACIES[self.first_epoch + len(self.calls) - 1]
+        return {"dev_accuracy": dev, "test_accuracy": test}
+
+
+def same_examples(epoch: int) -> pd.DataFrame:
+    return EXAMPLES
+
+
+def adapter_weights(folder):
+    return load_file(folder / "adapter_model.safetensors")
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.fixture(scope="module")
+def tiny_model(smollm2, tmp_path_factory):
+    """A 2-layer random Llama with the SmolLM2 tokenizer (the real vocabulary, tiny weights)."""
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128, tie_word_embeddings=True,
+        initializer_range=0.1,  # embeddings large enough for a rank-4 adapter to move the loss in a few steps
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model):
+    return AutoTokenizer.from_pretrained(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tiny_model, tmp_path_factory):
+    """One 2-epoch run on the same six examples every epoch, shared by several tests."""
+    checkpoints = tmp_path_factory.mktemp("two-epochs")
+    evaluation = FakeEvaluation()
+    metrics = finetune(tiny_model, same_examples, settings(), checkpoints, evaluation)
+    return checkpoints, metrics, evaluation
+
+
+# --- examples -----------------------------------------------------------------------------------
+
+
+def test_training_examples_are_the_zero_shot_query_and_the_answer_line():
+    assert EXAMPLES.columns.tolist() == ["question_id", "prompt", "target"]
+    assert EXAMPLES.iloc[0].tolist() == ["q0", "Q: Where was Ada Lovelace born?\nA:", " London\n"]
+    assert EXAMPLES.iloc[2].tolist() == ["q2", "Q: Who wrote Hamlet?\nA:", " William Shakespeare\n"]
+    custom = training_examples(PAIRS.head(2), PromptFormat(template="Question: {question} => {answer}."))
+    assert custom["prompt"].tolist() == [
+        "Question: Where was Ada Lovelace born? =>",
+        "Question: What is the capital of Peru? =>",
+    ]
+    assert custom["target"].tolist() == [" London.\n", " Lima.\n"]
+
+
+def test_encode_example_masks_the_prompt_and_labels_the_answer(tokenizer):
+    prompt, target = "Q: Where was X born?\nA:", " Paris\n"
+    encoded = encode_example(tokenizer, prompt, target)
+    prompt_ids = tokenizer(prompt).input_ids
+    target_ids = tokenizer(target, add_special_tokens=False).input_ids
+    assert target_ids == [7042, 198]  # ' Paris', '\n' in the SmolLM2 vocabulary
+    assert encoded["input_ids"].tolist() == prompt_ids + target_ids
+    assert encoded["labels"].tolist() == [-100] * len(prompt_ids) + target_ids
+
+
+def test_collate_pads_on_the_right_whatever_the_tokenizer_says(tokenizer):
+    tokenizer.padding_side = "left"
+    short = encode_example(tokenizer, "Q: a?\nA:", " b\n")
+    long = encode_example(tokenizer, "Q: a much longer question?\nA:", " c\n")
+    batch = collate([short, long], pad_id=0)
+    n = len(short["input_ids"])
+    assert batch["input_ids"].shape == (2, len(long["input_ids"]))
+    assert batch["input_ids"][0, :n].tolist() == short["input_ids"].tolist()
+    assert batch["input_ids"][0, n:].eq(0).all()
+    assert batch["labels"][0, :n].tolist() == short["labels"].tolist()
+    assert batch["labels"][0, n:].eq(-100).all()
+    assert batch["attention_mask"][0].tolist() == [1] * n + [0] * (batch["input_ids"].shape[1] - n)
+    assert batch["attention_mask"][1].eq(1).all()
+    assert batch["labels"][1].tolist() == long["labels"].tolist()
+
+
+# --- settings and epoch selection ---------------------------------------------------------------
+
+
+def test_settings_from_config_take_the_stage_rates_and_ignore_other_keys():
+    training = {
+        "epochs": 5, "batch_size": 16, "micro_batch_size": 4, "lora_rank": 8, "target_modules": ["q_proj", "v_proj"],
+        "selection_split": "test", "stage1": {"learning_rate": 1.0},
+    }  # fmt: skip
+    got = TrainingSettings.from_config(training, {"learning_rate": 1.5e-4, "weight_decay": 0.01})
+    assert (got.epochs, got.batch_size, got.micro_batch_size, got.lora_rank) == (5, 16, 4, 8)
+    assert (got.learning_rate, got.weight_decay, got.selection_split) == (1.5e-4, 0.01, "test")
+    assert got.target_modules == ["q_proj", "v_proj"] and got.lora_alpha == 16 and got.max_length == 256
+    assert TrainingSettings.from_config({"epochs": 1}, {"learning_rate": 3e-4}).weight_decay == 0.0
+    with pytest.raises(InputError, match="selection_split"):
+        TrainingSettings.from_config({"epochs": 1, "selection_split": "train"}, {"learning_rate": 3e-4})
+
+
+def test_select_best_epoch_by_split_with_ties_to_the_earliest():
+    metrics = pd.DataFrame(
+        {"epoch": [3, 1, 2], "dev_accuracy": [0.4, 0.2, 0.4], "test_accuracy": [0.6, 0.5, 0.3], "train_loss": [1.0] * 3}
+    )
+    assert select_best_epoch(metrics, "dev") == 2  # epochs 2 and 3 tie on dev
+    assert select_best_epoch(metrics, "test") == 3
+    with pytest.raises(ValueError, match="train"):
+        select_best_epoch(metrics, "train")
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+def test_finetune_trains_evaluates_and_checkpoints_every_epoch(two_epochs):
+    checkpoints, metrics, evaluation = two_epochs
+    assert metrics.columns.tolist() == METRIC_COLUMNS
+    assert metrics["epoch"].tolist() == [1, 2]
+    assert metrics[["dev_accuracy", "test_accuracy"]].values.tolist() == [list(ACCURACIES[1]), list(ACCURACIES[2])]
+    loss = metrics["train_loss"].tolist()
+    assert all(math.isfinite(x) for x in loss) and 5 < loss[0] < 15  # about ln(49152) = 10.8 at random init
+    assert loss[1] < loss[0] - 0.3  # memorising the same six answers at a high learning rate
+    assert (metrics["seconds"] > 0).all()
+
+    assert len(evaluation.calls) == 2
+    for call in evaluation.calls:
+        assert isinstance(call["model"], PeftModel) and not call["training"]
+        assert call["tokenizer"].pad_token is not None
+
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch-1", "epoch-2"]
+    for epoch in (1, 2):
+        folder = checkpoints / f"epoch-{epoch}"
+        assert sorted(p.name for p in folder.iterdir()) == ["adapter", "complete", "metrics.json", "state.pt"]
+        assert (folder / "complete").read_bytes() == b""
+        config = json.loads((folder / "adapter" / "adapter_config.json").read_text())
+        assert (config["r"], config["lora_alpha"], config["peft_type"]) == (4, 16, "LORA")
+        # all-linear: every projection of both layers, not the (tied) output head
+        targets = config["target_modules"]
+        assert {name.rsplit(".", 1)[-1] for name in targets} == LINEAR and len(targets) == 2 * len(LINEAR)
+        assert json.loads((folder / "metrics.json").read_text()) == metrics.iloc[epoch - 1].to_dict()
+        state = torch.load(folder / "state.pt", weights_only=True)
+        assert state["global_step"] == 2 * epoch  # six examples in batches of four: two steps an epoch
+    first, second = (adapter_weights(checkpoints / f"epoch-{k}" / "adapter") for k in (1, 2))
+    assert first.keys() == second.keys() and all(not torch.equal(first[k], second[k]) for k in first)
+
+
+def test_micro_batching_does_not_change_the_steps(tiny_model, tmp_path):
+    """A step averages over the answer tokens of its whole batch, however it is split into micro batches."""
+    runs = {}
+    for micro in (1, 4):
+        run = settings(micro_batch_size=micro, lora_dropout=0.0)
+        finetune(tiny_model, same_examples, run, tmp_path / str(micro), FakeEvaluation())
+        runs[micro] = adapter_weights(tmp_path / str(micro) / "epoch-2" / "adapter")
+    for key in runs[1]:
+        torch.testing.assert_close(runs[1][key], runs[4][key], rtol=1e-3, atol=1e-4)
+
+
+def test_each_epoch_trains_on_what_epoch_pairs_gives_it(tiny_model, tmp_path, caplog):
+    long_prompt = "Q: " + "very " * 60 + "long?\nA:"
+    too_long = pd.DataFrame({"question_id": ["long"], "prompt": [long_prompt], "target": [" x\n"]})
+    calls = []
+
+    def epoch_pairs(epoch):
+        calls.append(epoch)
+        return EXAMPLES.head(3) if epoch == 1 else pd.concat([EXAMPLES, too_long], ignore_index=True)
+
+    with caplog.at_level(logging.INFO, logger="gradual.training"):
+        finetune(tiny_model, epoch_pairs, settings(), tmp_path, FakeEvaluation())
+    assert calls == [1, 2]
+    assert "epoch 2: dropped 1 of 7 examples longer than 48 tokens" in caplog.text
+    steps = [torch.load(tmp_path / f"epoch-{k}" / "state.pt", weights_only=True)["global_step"] for k in (1, 2)]
+    assert steps == [1, 3]  # three examples: one step; six kept of seven: two more
+
+
+def test_resume_trains_only_the_missing_epochs_and_ignores_an_unfinished_one(tiny_model, tmp_path, caplog):
+    first = finetune(tiny_model, same_examples, settings(epochs=1), tmp_path, FakeEvaluation())
+    (tmp_path / "epoch-3" / "adapter").mkdir(parents=True)  # a killed job's epoch: no `complete`
+    (tmp_path / ".epoch-2.partial").mkdir()  # one killed while writing
+    evaluation = FakeEvaluation(first_epoch=2)
+    with caplog.at_level(logging.INFO, logger="gradual.training"):
+        second = finetune(tiny_model, same_examples, settings(epochs=2), tmp_path, evaluation)
+    assert "resuming after epoch 1" in caplog.text
+    assert len(evaluation.calls) == 1
+    assert second["epoch"].tolist() == [1, 2]
+    assert second.iloc[0].to_dict() == first.iloc[0].to_dict()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-1", "epoch-2"]
+
+    again = FakeEvaluation()
+    third = finetune(tiny_model, same_examples, settings(epochs=2), tmp_path, again)
+    assert again.calls == []
+    pd.testing.assert_frame_equal(third, second)
+
+
+def test_a_resumed_run_ends_where_an_unbroken_one_does(tiny_model, two_epochs, tmp_path):
+    checkpoints, metrics, _ = two_epochs
+    shutil.copytree(checkpoints / "epoch-1", tmp_path / "epoch-1")
+    resumed = finetune(tiny_model, same_examples, settings(), tmp_path, FakeEvaluation(first_epoch=2))
+    assert_same_weights(*(adapter_weights(d / "epoch-2" / "adapter") for d in (tmp_path, checkpoints)))
+    assert resumed["train_loss"].tolist() == metrics["train_loss"].tolist()
+
+
+def test_checkpoints_of_other_settings_are_not_resumed(tiny_model, two_epochs, tmp_path):
+    checkpoints, _, _ = two_epochs
+    shutil.copytree(checkpoints / "epoch-1", tmp_path / "epoch-1")
+    evaluation = FakeEvaluation()
+    finetune(tiny_model, same_examples, settings(epochs=1, learning_rate=2e-2), tmp_path, evaluation)
+    assert len(evaluation.calls) == 1  # trained again from scratch
+    key = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"
+    assert not torch.equal(*[adapter_weights(d / "epoch-1" / "adapter")[key] for d in (tmp_path, checkpoints)])
+
+
+def test_same_seed_same_adapter_other_seed_other_adapter(tiny_model, tmp_path):
+    runs = {}
+    for name, seed in [("a", 0), ("b", 0), ("c", 1)]:
+        finetune(tiny_model, same_examples, settings(epochs=1, seed=seed), tmp_path / name, FakeEvaluation())
+        runs[name] = adapter_weights(tmp_path / name / "epoch-1" / "adapter")
+    assert_same_weights(runs["a"], runs["b"])
+    assert runs["a"].keys() == runs["c"].keys()
+    assert all(not torch.equal(runs["a"][key], runs["c"][key]) for key in runs["a"])
+
+
+def test_stage_two_starts_from_the_given_adapter_and_trains_it(tiny_model, two_epochs, tmp_path):
+    checkpoints, _, _ = two_epochs
+    start = checkpoints / "epoch-1" / "adapter"
+    seen = {}
+
+    def inspect(model, tokenizer):
+        seen["weights"] = {k: v.detach().cpu().clone() for k, v in get_peft_model_state_dict(model).items()}
+        seen["trainable"] = [p.requires_grad for n, p in model.named_parameters() if "lora_" in n]
+        seen["frozen"] = [p.requires_grad for n, p in model.named_parameters() if "lora_" not in n]
+        return {"dev_accuracy": 0.0, "test_accuracy": 0.0}
+
+    # learning rate 0: the weights evaluate sees after the epoch are the ones training started from
+    stage2 = settings(epochs=1, learning_rate=0.0, weight_decay=0.01, lora_rank=8)
+    finetune(tiny_model, same_examples, stage2, tmp_path, inspect, init_adapter=start)
+    assert_same_weights(seen["weights"], adapter_weights(start))
+    assert seen["trainable"] and all(seen["trainable"]) and not any(seen["frozen"])
+    saved = json.loads((tmp_path / "epoch-1" / "adapter" / "adapter_config.json").read_text())
+    assert saved["r"] == 4  # the adapter's own rank, not the settings'
+
+
+def test_evaluation_through_the_hf_backend_leaves_training_unchanged(tiny_model, two_epochs, tmp_path):
+    checkpoints, metrics, _ = two_epochs
+    scores = []
+
+    def evaluate(model, tokenizer):
+        backend = HFBackend.from_model(model, tokenizer, GenerationSettings(max_new_tokens=4, n_samples=1))
+        outputs = backend.greedy(EXAMPLES["prompt"].tolist())
+        accuracy = sum(is_correct(text, [a]) for text, a in zip(outputs, PAIRS["answer"])) / len(PAIRS)
+        scores.append(accuracy)
+        return {"dev_accuracy": accuracy, "test_accuracy": accuracy}
+
+    got = finetune(tiny_model, same_examples, settings(), tmp_path, evaluate)
+    assert len(scores) == 2 and all(0 <= s <= 1 for s in scores)
+    assert got["train_loss"].tolist() == metrics["train_loss"].tolist()
+    assert_same_weights(*(adapter_weights(d / "epoch-2" / "adapter") for d in (tmp_path, checkpoints)))
+
+
+def test_best_adapter_is_the_selected_epochs_folder(two_epochs):
+    checkpoints, metrics, _ = two_epochs
+    assert best_adapter(checkpoints, metrics, "dev") == checkpoints / "epoch-2" / "adapter"
+    assert best_adapter(checkpoints, metrics, "test") == checkpoints / "epoch-1" / "adapter"
+    assert (best_adapter(checkpoints, metrics, "test") / "adapter_model.safetensors").is_file()
