@@ -19,24 +19,32 @@ def job_counts(output: str) -> dict[str, int]:
 def test_paper_configuration_builds_its_dag(workdir):
     done = snakemake("-n", "--configfile", str(ROOT / "configs/paper-qwen2-7b.yaml"), cwd=workdir)
     counts = job_counts(done.stdout)
-    # 32 generation shards for each of train and test, both categorised; prompts for
-    # detection (train, test) and evaluation (dev, test); one download, one model.
+    # 11 fine-tuned states: stage 1, stage 2 with strategies 1-5, and the epoch sweep (1, 2, 3, 5, 10).
+    # Generation, 32 shards each: the untuned model on detect train/test, retest train and eval
+    # test (4); each two-stage state on detect train/test and eval test (6 x 3); each sweep state
+    # on eval test (5): 27 x 32 = 864.
     assert counts == {
         "all": 1,
-        "assign_categories": 2,
+        "assign_categories": 3 + 6 * 2,
         "download_dataset": 1,
-        "generate": 64,
+        "finetune": 11,
+        "generate": 864,
         "prepare_dataset": 1,
         "prepare_model": 1,
-        "sample_prompts": 4,
-        "total": 74,
+        "sample_prompts": 5,
+        "score_evaluation": 12,
+        "tables": 1,
+        "training_pairs": 11,
+        "total": 923,
     }
     assert "resources/models/qwen2-7b" in done.stdout
 
 
 def test_default_configuration_builds_its_dag(workdir):
     counts = job_counts(snakemake("-n", cwd=workdir).stdout)
-    assert counts["generate"] == 2 and counts["assign_categories"] == 1 and "download_dataset" not in counts
+    # two shards for: untuned detect train/test, retest train, eval test; stage 1 and stage 2 (strategy 5)
+    # detect train/test and eval test
+    assert counts["generate"] == 2 * (4 + 2 * 3) and counts["finetune"] == 2 and "download_dataset" not in counts
 
 
 def test_unknown_key_stops_before_any_job(workdir):

@@ -77,7 +77,7 @@ class HFBackend:
 
     @torch.inference_mode()
     def _decode_batch(self, prompts: list[str], n: int, seeds: list[int] | None) -> list[str]:
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True)
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         mask = encoded["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.model(
@@ -93,13 +93,13 @@ class HFBackend:
                 torch.Generator().manual_seed(stable_seed(seed, sample)) for seed in seeds for sample in range(n)
             ]
         next_position = positions[:, -1] + 1
-        active = torch.arange(logits.shape[0])
+        active = torch.arange(logits.shape[0], device=logits.device)
         generated: list[list[int]] = [[] for _ in range(logits.shape[0])]
         for step in range(self.settings.max_new_tokens):
             tokens = self._pick(logits, active, generators)
             for row, token in zip(active.tolist(), tokens.tolist()):
                 generated[row].append(token)
-            running = ~torch.isin(tokens, self.stop_ids)
+            running = ~torch.isin(tokens, self.stop_ids.to(tokens.device))
             if step + 1 == self.settings.max_new_tokens or not running.any():
                 break
             if not running.all():
@@ -121,6 +121,6 @@ class HFBackend:
         if generators is None:
             return logits.argmax(dim=-1)
         values, indices = (logits / self.settings.temperature).topk(self.settings.top_k, dim=-1)
-        probs = values.softmax(dim=-1)
+        probs = values.softmax(dim=-1).float().cpu()  # the per-row generators live on the CPU
         draws = [torch.multinomial(probs[i], 1, generator=generators[row]) for i, row in enumerate(active.tolist())]
-        return indices.gather(1, torch.stack(draws)).squeeze(1)
+        return indices.gather(1, torch.stack(draws).to(indices.device)).squeeze(1)
