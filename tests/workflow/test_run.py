@@ -103,11 +103,13 @@ def test_tables_have_the_papers_shape(run):
     by_category = read(paths.table("table9-accuracy-by-category")).set_index("category")
     assert by_category.loc["All", "n"] == n_test
     assert read(paths.table("table8-strategies"))["model"].tolist() == ["strategy 5"]
+    sweep = read(paths.table("table6-epoch-sweep"))
+    assert sweep["epochs"].tolist() == [1] and sweep["max_test_accuracy"].between(0, 1).all()
     metrics = read(paths.table("training-metrics"))
-    assert sorted(set(metrics["state"])) == ["stage1", "stage2-s5"]
-    assert metrics.groupby("state")["epoch"].apply(list).tolist() == [[1, 2], [1, 2]]
+    assert sorted(set(metrics["state"])) == ["stage1", "stage2-s5", "sweep-e1"]
+    assert metrics.groupby("state")["epoch"].apply(list).tolist() == [[1, 2], [1, 2], [1]]
     assert metrics[["dev_accuracy", "test_accuracy"]].stack().between(0, 1).all()
-    assert metrics.groupby("state")["best"].sum().tolist() == [1, 1]
+    assert metrics.groupby("state")["best"].sum().tolist() == [1, 1, 1]
     for name in ("table7-accuracy", "table3-minus-table4", "table11-rounds", "table12-transitions-stage2"):
         assert Path(paths.table(name, "md")).read_text().startswith("|")
 
