@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import ROOT, snakemake
+from workflow import ROOT, snakemake
 from gradual.categories import CATEGORIES, categorize
 from gradual.paths import Layout
 

@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import ROOT, snakemake
+from workflow import ROOT, snakemake
 
 
 def test_lint_passes():

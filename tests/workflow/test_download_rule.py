@@ -5,7 +5,7 @@ import shutil
 
 import pandas as pd
 
-from conftest import snakemake
+from workflow import snakemake
 from gradual import SAMPLE_DATASET
 
 
