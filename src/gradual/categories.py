@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 
+from gradual.dataset import relation_sort_key
+
 HIGHLY_KNOWN = "HighlyKnown"
 MAYBE_KNOWN = "MaybeKnown"
 WEAKLY_KNOWN = "WeaklyKnown"
@@ -79,6 +81,7 @@ def assign_categories(questions: pd.DataFrame, generations: pd.DataFrame, sample
 def category_counts(categories: pd.DataFrame) -> pd.DataFrame:
     """Questions per category and relation, with a Total row and column (the paper's Table 2)."""
     table = pd.crosstab(categories["relation"], categories["category"], dropna=False)
+    table = table.loc[sorted(table.index, key=relation_sort_key)]
     merged = (categories["category"] == WEAKLY_OR_UNKNOWN).any()
     table = table.reindex(columns=list(MERGED_CATEGORIES if merged else CATEGORIES), fill_value=0)
     table.loc["Total"] = table.sum()

@@ -91,3 +91,8 @@ def test_category_counts_of_a_merged_table():
     result = category_counts(table)
     assert list(result.columns) == ["relation", "HighlyKnown", "MaybeKnown", "WeaklyOrUnknown", "Total"]
     assert result.set_index("relation").loc["Total"].tolist() == [1, 0, 1, 2]
+
+
+def test_category_counts_lists_relations_in_wikidata_order():
+    table = pd.DataFrame({"relation": ["P106", "P17", "P2"], "category": ["Unknown"] * 3})
+    assert category_counts(table)["relation"].tolist() == ["P2", "P17", "P106", "Total"]
