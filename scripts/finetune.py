@@ -6,11 +6,11 @@ import shutil
 import pandas as pd
 import torch
 
+from gradual.detection import detect
 from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
 from gradual.io import write_parquet
 from gradual.logs import job_log
-from gradual.matching import is_correct
 from gradual.method import epoch_examples
 from gradual.models import model_path
 from gradual.prompts import PromptFormat
@@ -32,7 +32,7 @@ with job_log(snakemake.log[0]):
 
     evaluation_sets = {
         split: (
-            pd.read_parquet(inputs[f"{split}_prompts"], columns=["question_id", "prompt"]),
+            pd.read_parquet(inputs[f"{split}_prompts"], columns=["question_id", "prompt_index", "prompt"]),
             pd.read_parquet(inputs[f"{split}_questions"], columns=["question_id", "answers"]),
         )
         for split in ("dev", "test")
@@ -40,13 +40,13 @@ with job_log(snakemake.log[0]):
     generation = GenerationSettings.from_config(params.generation)
 
     def evaluate(model, tokenizer) -> dict[str, float]:
+        """Greedy accuracy on the fixed evaluation prompts, scored as every other generation is."""
         backend = HFBackend.from_model(model, tokenizer, generation)
         scores = {}
         for split, (prompts, questions) in evaluation_sets.items():
             golds = dict(zip(questions["question_id"], questions["answers"]))
-            answers = backend.greedy(prompts["prompt"].tolist())
-            correct = [is_correct(a, golds[q], params.match_mode) for a, q in zip(answers, prompts["question_id"])]
-            scores[f"{split}_accuracy"] = sum(correct) / max(1, len(correct))
+            answers = detect(backend, prompts, golds, generation.seed, params.match_mode, sampling="off")
+            scores[f"{split}_accuracy"] = float(answers["correct"].mean()) if len(answers) else 0.0
         return scores
 
     init_adapter = inputs.get("init_adapter")
