@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from gradual.accelerator import device_and_dtype
 from gradual.errors import InputError
 from gradual.prompts import PromptFormat
 from gradual.seeding import stable_seed
@@ -181,7 +182,7 @@ def finetune(
     steps = {k: math.ceil(len(examples) / settings.batch_size) for k, examples in epochs.items()}
     total_steps = sum(steps.values())
 
-    device, dtype = ("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", torch.float32)
+    device, dtype = device_and_dtype()
     base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
     torch.manual_seed(stable_seed(settings.seed, "init"))
     if done:

@@ -1,4 +1,4 @@
-"""The transformers backend (CPU, tests): batched, each prompt encoded once, stopped at the answer line.
+"""The transformers backend (CPU and tests; GPU without vllm): batched, each prompt encoded once, stopped at the answer line.
 
 Decoding is a small loop of our own rather than `generate()` because it needs three things
 `generate()` does not give together: the prompt's KV cache computed once and shared by all of
@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from gradual.accelerator import device_and_dtype
 from gradual.generation import GenerationSettings
 from gradual.seeding import stable_seed
 
@@ -20,7 +21,8 @@ from gradual.seeding import stable_seed
 class HFBackend:
     def __init__(self, model_dir: str | Path, settings: GenerationSettings, adapter_dir: str | Path | None = None):
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        device, dtype = device_and_dtype()
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
         if adapter_dir:
             from peft import PeftModel
 
@@ -121,6 +123,6 @@ class HFBackend:
         if generators is None:
             return logits.argmax(dim=-1)
         values, indices = (logits / self.settings.temperature).topk(self.settings.top_k, dim=-1)
-        probs = values.softmax(dim=-1).float().cpu()  # the per-row generators live on the CPU
+        probs = values.float().softmax(dim=-1).cpu()  # the per-row generators live on the CPU
         draws = [torch.multinomial(probs[i], 1, generator=generators[row]) for i, row in enumerate(active.tolist())]
         return indices.gather(1, torch.stack(draws).to(indices.device)).squeeze(1)
