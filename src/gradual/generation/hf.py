@@ -46,7 +46,7 @@ class HFBackend:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         forward = inspect.signature(type(base).forward).parameters
         self.cache_argument = "cache" if "cache" in forward else "past_key_values"  # renamed in transformers 5
-        self.stop_ids = self._answer_end_tokens()
+        self.stop_ids = self._answer_end_tokens().to(model.device)  # compared with every decoded token
 
     def _answer_end_tokens(self) -> torch.Tensor:
         """End of sequence, and every token whose text holds a line break."""
@@ -101,7 +101,7 @@ class HFBackend:
             tokens = self._pick(logits, active, generators)
             for row, token in zip(active.tolist(), tokens.tolist()):
                 generated[row].append(token)
-            running = ~torch.isin(tokens, self.stop_ids.to(tokens.device))
+            running = ~torch.isin(tokens, self.stop_ids)
             if step + 1 == self.settings.max_new_tokens or not running.any():
                 break
             if not running.all():
