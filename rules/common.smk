@@ -17,7 +17,7 @@ from gradual.config import check_config
 from gradual.dataset import SPLITS
 from gradual.paths import Layout
 from gradual.prompts import PromptFormat
-from gradual.stages import BASE, STATE_PATTERN, parse_stage, trained_states
+from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, parse_stage, trained_states
 
 
 check_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")

@@ -8,7 +8,7 @@ rule training_pairs:
         pairs=PATHS.training_pairs(),
         replay_pool=PATHS.replay_pool(),
     wildcard_constraints:
-        state=r"stage\d+(-s\d+)?|sweep-e\d+",
+        state=TRAINED_STATE_PATTERN,
     log:
         PATHS.log("training_pairs", "state"),
     benchmark:
@@ -35,7 +35,7 @@ rule finetune:
         generation=config["generation"],
         match_mode=config["matching"]["mode"],
     wildcard_constraints:
-        state=r"stage\d+(-s\d+)?|sweep-e\d+",
+        state=TRAINED_STATE_PATTERN,
     threads: workflow.cores
     log:
         PATHS.log("finetune", "state"),

@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 
 BASE = "base"
-STATE_PATTERN = r"base|stage1|stage(?:[2-9]|[1-9]\d+)-s\d+|sweep-e\d+"
+TRAINED_STATE_PATTERN = r"stage1|stage(?:[2-9]|[1-9]\d+)-s\d+|sweep-e\d+"
+STATE_PATTERN = rf"{BASE}|{TRAINED_STATE_PATTERN}"
 
 
 @dataclass(frozen=True)

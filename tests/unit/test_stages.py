@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from gradual.stages import STATE_PATTERN, Stage, parse_stage, trained_states
+from gradual.stages import STATE_PATTERN, TRAINED_STATE_PATTERN, Stage, parse_stage, trained_states
 
 
 def test_parse_stage_and_previous_state():
@@ -31,3 +31,8 @@ def test_state_pattern_accepts(state):
 @pytest.mark.parametrize("state", ["stage0", "stage1-s5", "stage2", "retest", "sweep"])
 def test_state_pattern_rejects(state):
     assert not re.fullmatch(STATE_PATTERN, state)
+
+
+def test_trained_state_pattern_is_the_state_pattern_without_base():
+    assert not re.fullmatch(TRAINED_STATE_PATTERN, "base")
+    assert all(re.fullmatch(TRAINED_STATE_PATTERN, state) for state in ["stage1", "stage2-s5", "sweep-e3"])
