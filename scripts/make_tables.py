@@ -24,17 +24,17 @@ with job_log(snakemake.log[0]):
         """The state of a stage on the main strategy (5, the paper's method, when it runs)."""
         return "stage1" if stage == 1 else f"stage{stage}-s{params.main_strategy}"
 
-    stage1_transitions = analysis.transition_matrix(comparable(categories[BASE]), categories["stage1"])
+    main_models = {"untuned": evaluations[BASE], "one-stage": evaluations["stage1"]}
+    main_models |= {"two-stage": evaluations[main(2)]} if params.rounds > 1 else {}
+    base_comparable = comparable(categories[BASE])
+    stage1_transitions = analysis.transition_matrix(base_comparable, categories["stage1"])
     tables = {
         "table3-transitions-stage1": stage1_transitions,
         "table4-transitions-retest": analysis.transition_matrix(categories[BASE], retest),
         "table3-minus-table4": analysis.transition_difference(
-            stage1_transitions, analysis.transition_matrix(comparable(categories[BASE]), comparable(retest))
+            stage1_transitions, analysis.transition_matrix(base_comparable, comparable(retest))
         ),
-        "table7-accuracy": analysis.accuracy_table(
-            {"untuned": evaluations[BASE], "one-stage": evaluations["stage1"]}
-            | ({"two-stage": evaluations[main(2)]} if params.rounds > 1 else {})
-        ),
+        "table7-accuracy": analysis.accuracy_table(main_models),
         "table10-category-counts": analysis.category_counts_by_stage(
             {"untuned": categories[BASE]} | {f"stage {n}": categories[main(n)] for n in range(1, params.rounds + 1)}
         ),
@@ -55,10 +55,8 @@ with job_log(snakemake.log[0]):
             ignore_index=True,
         )
     if "test_categories" in inputs.keys():
-        models = {"untuned": evaluations[BASE], "one-stage": evaluations["stage1"]}
-        models |= {"two-stage": evaluations[main(2)]} if params.rounds > 1 else {}
         tables["table9-accuracy-by-category"] = analysis.accuracy_by_category(
-            models, pd.read_parquet(inputs.test_categories)
+            main_models, pd.read_parquet(inputs.test_categories)
         )
     if sweep:
         tables["table6-epoch-sweep"] = analysis.epoch_sweep_table(
