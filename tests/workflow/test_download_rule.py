@@ -7,6 +7,8 @@ import pandas as pd
 
 from workflow import snakemake
 from gradual import SAMPLE_DATASET
+from gradual.download import dataset_spec
+from gradual.shared import SPEC_FILE, shared_id
 
 
 def zip_of_sample(folder):
@@ -38,7 +40,9 @@ def test_download_rule_checks_and_unpacks(workdir):
     questions = pd.read_parquet(train)
     assert set(questions["relation"]) == {"P36", "P50"}
     assert questions["subject"].notna().all()  # the templates came with the zip
-    assert (workdir / "res" / "datasets" / "sample-zip" / "dataset" / "train").is_dir()
+    folder = workdir / "res" / "datasets" / shared_id("sample-zip", dataset_spec(f"file://{archive}", digest))
+    assert sorted(p.name for p in folder.iterdir()) == ["dataset", SPEC_FILE]  # the zip itself is not kept
+    assert (folder / "dataset" / "train").is_dir()
 
 
 def test_download_rule_refuses_a_wrong_checksum(workdir):
@@ -47,4 +51,4 @@ def test_download_rule_refuses_a_wrong_checksum(workdir):
     assert done.returncode != 0
     assert "the config expects " + "0" * 64 in done.stdout + done.stderr
     assert not train.exists()
-    assert not (workdir / "res" / "datasets" / "sample-zip").exists()
+    assert [p.name for p in (workdir / "res" / "datasets").iterdir() if not p.name.endswith(".lock")] == []
