@@ -8,8 +8,9 @@ configured split is the one the later stages use.
 
 A checkpoint `checkpoint_dir/epoch-{k}/` holds `adapter/` (PEFT format, loadable by
 `PeftModel.from_pretrained` and vLLM), `state.pt` (optimizer, scheduler, step, settings),
-`metrics.json` (that epoch's row) and, last, an empty `complete`. It is written into a hidden
-folder and renamed into place, so a folder without `complete` is never a finished epoch.
+`metrics.json` (that epoch's row), `key.json` (what the training was, see `training_key`) and,
+last, an empty `complete`. It is written into a hidden folder and renamed into place, so a
+folder without `complete` is never a finished epoch.
 """
 
 import json
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from gradual.accelerator import device_and_dtype
 from gradual.errors import InputError
+from gradual.fingerprint import digest, folder_digest
 from gradual.prompts import PromptFormat
 from gradual.seeding import stable_seed
 
@@ -37,8 +39,7 @@ SPLITS = ("dev", "test")
 EXAMPLE_COLUMNS = ["question_id", "prompt", "target"]
 METRIC_COLUMNS = ["epoch", "train_loss", "dev_accuracy", "test_accuracy", "seconds"]
 COMPLETE = "complete"
-# Settings that may change between a run and its resume without making its checkpoints stale.
-RESUMABLE_CHANGES = {"epochs", "selection_split"}
+KEY = "key.json"
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,15 @@ class TrainingSettings:
             raise InputError(f"training.warmup_ratio must be between 0 and 1, not {self.warmup_ratio!r}")
 
     @classmethod
-    def from_config(cls, training: dict, stage: dict) -> "TrainingSettings":
-        """The settings from the config's `training` section and one stage's section (learning rate,
-        weight decay). Keys absent from `training` take the defaults above; extra keys are ignored."""
-        values = {f.name: training[f.name] for f in fields(cls) if f.name in training}
-        values["learning_rate"] = float(stage["learning_rate"])
-        values["weight_decay"] = float(stage.get("weight_decay", 0.0))
-        if isinstance(values.get("target_modules"), tuple):
-            values["target_modules"] = list(values["target_modules"])
-        return cls(**values)
+    def from_config(cls, values: dict) -> "TrainingSettings":
+        """The settings among a state's training values (its stage's learning rate and weight decay
+        included); keys that are not settings are ignored, absent ones take the defaults above."""
+        chosen = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+        chosen["learning_rate"] = float(values["learning_rate"])
+        chosen["weight_decay"] = float(values.get("weight_decay", 0.0))
+        if isinstance(chosen.get("target_modules"), tuple):
+            chosen["target_modules"] = list(chosen["target_modules"])
+        return cls(**chosen)
 
 
 def training_examples(pairs: pd.DataFrame, prompt_format: PromptFormat) -> pd.DataFrame:
@@ -143,6 +144,7 @@ def finetune(
     checkpoint_dir: str | Path,
     evaluate: Callable[..., dict[str, float]],
     init_adapter: str | Path | None = None,
+    context: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Train a LoRA adapter for `settings.epochs` epochs; returns one metrics row per epoch
     (epoch, train_loss, dev_accuracy, test_accuracy, seconds, and any other key `evaluate` returns).
@@ -157,28 +159,30 @@ def finetune(
     `train_loss` is the same token mean over the whole epoch. `seconds` is the epoch's wall time,
     evaluation included.
 
-    Checkpoints in `checkpoint_dir` are resumed: the newest complete epoch's adapter, optimizer and
-    scheduler are loaded (they win over `init_adapter`) and only the later epochs are trained.
-    Checkpoints written with different settings (other than epochs and selection split) are stale:
-    they are removed and training starts over.
+    Checkpoints in `checkpoint_dir` are resumed only when they belong to exactly this training:
+    the same key (`training_key`: settings, every epoch's examples, starting adapter, and the
+    caller's `context`, digests of what `evaluate` and the model depend on). Then the newest
+    complete epoch's adapter, optimizer and scheduler are loaded and only the later epochs are
+    trained; otherwise the checkpoints are removed, the log says which parts of the key changed,
+    and training starts over.
     """
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
 
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    done, state = _resume_point(checkpoint_dir, settings)
+    examples_by_epoch = {k: epoch_pairs(k) for k in range(1, settings.epochs + 1)}
+    key = training_key(settings, examples_by_epoch, init_adapter, context or {})
+    done, state = _resume_point(checkpoint_dir, settings.epochs, key)
     rows = [json.loads((checkpoint_dir / f"epoch-{k}" / "metrics.json").read_text()) for k in range(1, done + 1)]
-    if done >= settings.epochs:
+    if done == settings.epochs:
         log.info("all %d epochs already trained in %s", settings.epochs, checkpoint_dir)
-        return _metrics_frame(rows[: settings.epochs])
+        return _metrics_frame(rows)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    epochs = {
-        k: _encode_epoch(tokenizer, epoch_pairs(k), k, settings.max_length) for k in range(1, settings.epochs + 1)
-    }
+    epochs = {k: _encode_epoch(tokenizer, pairs, k, settings.max_length) for k, pairs in examples_by_epoch.items()}
     steps = {k: math.ceil(len(examples) / settings.batch_size) for k, examples in epochs.items()}
     total_steps = sum(steps.values())
 
@@ -210,12 +214,6 @@ def finetune(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         global_step = state["global_step"]
-        # The schedule's length follows this run's epochs: the next step's rate comes from it, not from
-        # the rate the checkpoint's run (perhaps with fewer epochs) would have used.
-        rates = [first * rate(scheduler.last_epoch) for first, rate in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
-        for group, rate in zip(optimizer.param_groups, rates):
-            group["lr"] = rate
-        scheduler._last_lr = rates
 
     model.train()
     remaining = sum(steps[k] for k in range(done + 1, settings.epochs + 1))
@@ -253,8 +251,8 @@ def finetune(
                 "test_accuracy": float(scores["test_accuracy"]),
                 "seconds": time.monotonic() - started,
             }
-            row.update({key: _plain(value) for key, value in scores.items() if key not in row})
-            _save_epoch(checkpoint_dir, epoch, model, optimizer, scheduler, global_step, settings, row)
+            row.update({name: _plain(value) for name, value in scores.items() if name not in row})
+            _save_epoch(checkpoint_dir, epoch, model, optimizer, scheduler, global_step, settings, key, row)
             rows.append(row)
             log.info(
                 "epoch %d: train loss %.4f, dev accuracy %.4f, test accuracy %.4f, %.1f s",
@@ -288,18 +286,28 @@ def _encode_epoch(tokenizer, pairs: pd.DataFrame, epoch: int, max_length: int) -
     return kept
 
 
-def _settings_key(settings: TrainingSettings | dict) -> dict:
-    values = asdict(settings) if isinstance(settings, TrainingSettings) else dict(settings)
-    values = {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
-    if isinstance(values.get("target_modules"), (list, tuple)):
-        values["target_modules"] = list(values["target_modules"])
-    return values
+def training_key(
+    settings: TrainingSettings,
+    examples_by_epoch: dict[int, pd.DataFrame],
+    init_adapter: str | Path | None,
+    context: dict[str, str],
+) -> dict[str, str]:
+    """Digests of everything that shapes the trained adapter and its per-epoch scores. The split that
+    picks the best epoch is left out: every epoch is scored on both, so changing it reuses them."""
+    shaping = {name: value for name, value in asdict(settings).items() if name != "selection_split"}
+    examples = {k: pairs[["prompt", "target"]] for k, pairs in sorted(examples_by_epoch.items())}
+    return {
+        "settings": digest(shaping),
+        "examples": digest({str(k): frame for k, frame in examples.items()}),
+        "init_adapter": folder_digest(init_adapter) if init_adapter is not None else "none",
+        **{name: context[name] for name in sorted(context)},
+    }
 
 
-def _resume_point(checkpoint_dir: Path, settings: TrainingSettings) -> tuple[int, dict | None]:
-    """The last epoch k such that epochs 1..k are complete, and its training state (None when k = 0).
-
-    Unfinished folders (no `complete` marker, or a write interrupted before its rename) are removed."""
+def _resume_point(checkpoint_dir: Path, epochs: int, key: dict[str, str]) -> tuple[int, dict | None]:
+    """The last epoch k such that epochs 1..k are complete and trained with `key`, and its training
+    state (None when k = 0). Unfinished folders (no `complete` marker, or a write interrupted before
+    its rename) are removed; so are all checkpoints when they belong to another training."""
     for folder in checkpoint_dir.iterdir():
         unfinished = folder.name.startswith(".epoch-") or (
             folder.name.startswith("epoch-") and not (folder / COMPLETE).is_file()
@@ -307,21 +315,39 @@ def _resume_point(checkpoint_dir: Path, settings: TrainingSettings) -> tuple[int
         if folder.is_dir() and unfinished:
             log.info("removing unfinished checkpoint %s", folder)
             shutil.rmtree(folder)
-    done = 0
-    while (checkpoint_dir / f"epoch-{done + 1}" / COMPLETE).is_file() and done < settings.epochs:
-        done += 1
-    if done == 0:
+    complete = sorted(int(p.name.removeprefix("epoch-")) for p in checkpoint_dir.glob("epoch-*"))
+    if not complete:
         return 0, None
-    state = torch.load(checkpoint_dir / f"epoch-{done}" / "state.pt", map_location="cpu", weights_only=True)
-    if _settings_key(state["settings"]) != _settings_key(settings):
-        log.warning("checkpoints in %s have other settings (%s); starting over", checkpoint_dir, state["settings"])
+    saved_key = _saved_key(checkpoint_dir / f"epoch-{complete[-1]}")
+    changed = [name for name in sorted(key.keys() | saved_key.keys()) if key.get(name) != saved_key.get(name)]
+    if changed:
+        log.warning(
+            "checkpoints in %s belong to another training (changed: %s); starting over",
+            checkpoint_dir,
+            ", ".join(changed),
+        )
         for folder in checkpoint_dir.glob("epoch-*"):
             shutil.rmtree(folder)
         return 0, None
+    done = 0
+    while done + 1 in complete and done < epochs:
+        done += 1
+    if done == 0:
+        return 0, None
+    log.info("epochs 1-%d already trained with the same key in %s", done, checkpoint_dir)
+    state = torch.load(checkpoint_dir / f"epoch-{done}" / "state.pt", map_location="cpu", weights_only=True)
     return done, state
 
 
-def _save_epoch(checkpoint_dir: Path, epoch: int, model, optimizer, scheduler, global_step: int, settings, row) -> None:
+def _saved_key(folder: Path) -> dict[str, str]:
+    """The key an epoch was trained with; checkpoints from before keys were kept have none."""
+    path = folder / KEY
+    return json.loads(path.read_text()) if path.is_file() else {"key": "missing"}
+
+
+def _save_epoch(
+    checkpoint_dir: Path, epoch: int, model, optimizer, scheduler, global_step: int, settings, key: dict, row: dict
+) -> None:
     final = checkpoint_dir / f"epoch-{epoch}"
     partial = checkpoint_dir / f".epoch-{epoch}.partial"
     if partial.exists():
@@ -336,6 +362,7 @@ def _save_epoch(checkpoint_dir: Path, epoch: int, model, optimizer, scheduler, g
     }
     torch.save(state, partial / "state.pt")
     (partial / "metrics.json").write_text(json.dumps(row, indent=2) + "\n")
+    (partial / KEY).write_text(json.dumps(key, indent=2) + "\n")
     (partial / COMPLETE).touch()
     if final.exists():
         shutil.rmtree(final)

@@ -43,8 +43,8 @@ PAIRS = pd.DataFrame(
     }
 )
 EXAMPLES = training_examples(PAIRS, PromptFormat())
-# Accuracies the fake evaluation reports for epochs 1, 2: dev prefers epoch 2, test epoch 1.
-ACCURACIES = {1: (0.2, 0.5), 2: (0.4, 0.3)}
+# Accuracies the fake evaluation reports for epochs 1, 2, 3: dev prefers epoch 2, test epoch 1.
+ACCURACIES = {1: (0.2, 0.5), 2: (0.4, 0.3), 3: (0.1, 0.1)}
 LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 
@@ -160,17 +160,17 @@ def test_collate_pads_on_the_right_whatever_the_tokenizer_says(tokenizer):
 
 
 def test_settings_from_config_take_the_stage_rates_and_ignore_other_keys():
-    training = {
+    values = {
         "epochs": 5, "batch_size": 16, "micro_batch_size": 4, "lora_rank": 8, "target_modules": ["q_proj", "v_proj"],
-        "selection_split": "test", "stage1": {"learning_rate": 1.0},
+        "selection_split": "test", "learning_rate": 1.5e-4, "weight_decay": 0.01, "replay_ratio": 0.2,
     }  # fmt: skip
-    got = TrainingSettings.from_config(training, {"learning_rate": 1.5e-4, "weight_decay": 0.01})
+    got = TrainingSettings.from_config(values)
     assert (got.epochs, got.batch_size, got.micro_batch_size, got.lora_rank) == (5, 16, 4, 8)
     assert (got.learning_rate, got.weight_decay, got.selection_split) == (1.5e-4, 0.01, "test")
     assert got.target_modules == ["q_proj", "v_proj"] and got.lora_alpha == 16 and got.max_length == 256
-    assert TrainingSettings.from_config({"epochs": 1}, {"learning_rate": 3e-4}).weight_decay == 0.0
+    assert TrainingSettings.from_config({"epochs": 1, "learning_rate": 3e-4}).weight_decay == 0.0
     with pytest.raises(InputError, match="selection_split"):
-        TrainingSettings.from_config({"epochs": 1, "selection_split": "train"}, {"learning_rate": 3e-4})
+        TrainingSettings.from_config({"epochs": 1, "selection_split": "train", "learning_rate": 3e-4})
 
 
 def test_select_best_epoch_by_split_with_ties_to_the_earliest():
@@ -204,7 +204,13 @@ def test_finetune_trains_evaluates_and_checkpoints_every_epoch(two_epochs):
     assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch-1", "epoch-2"]
     for epoch in (1, 2):
         folder = checkpoints / f"epoch-{epoch}"
-        assert sorted(p.name for p in folder.iterdir()) == ["adapter", "complete", "metrics.json", "state.pt"]
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "adapter",
+            "complete",
+            "key.json",
+            "metrics.json",
+            "state.pt",
+        ]
         assert (folder / "complete").read_bytes() == b""
         config = json.loads((folder / "adapter" / "adapter_config.json").read_text())
         assert (config["r"], config["lora_alpha"], config["peft_type"]) == (4, 16, "LORA")
@@ -246,21 +252,22 @@ def test_each_epoch_trains_on_what_epoch_pairs_gives_it(tiny_model, tmp_path, ca
     assert steps == [1, 3]  # three examples: one step; six kept of seven: two more
 
 
-def test_resume_trains_only_the_missing_epochs_and_ignores_an_unfinished_one(tiny_model, tmp_path, caplog):
-    first = finetune(tiny_model, same_examples, settings(epochs=1), tmp_path, FakeEvaluation())
-    (tmp_path / "epoch-3" / "adapter").mkdir(parents=True)  # a killed job's epoch: no `complete`
-    (tmp_path / ".epoch-2.partial").mkdir()  # one killed while writing
+def test_resume_trains_only_the_missing_epochs_and_ignores_an_unfinished_one(tiny_model, two_epochs, tmp_path, caplog):
+    checkpoints, metrics, _ = two_epochs
+    shutil.copytree(checkpoints / "epoch-1", tmp_path / "epoch-1")  # as if killed during epoch 2
+    (tmp_path / "epoch-2" / "adapter").mkdir(parents=True)  # ... after it began writing: no `complete`
+    (tmp_path / ".epoch-3.partial").mkdir()  # or while writing into the hidden folder
     evaluation = FakeEvaluation(first_epoch=2)
     with caplog.at_level(logging.INFO, logger="gradual.training"):
-        second = finetune(tiny_model, same_examples, settings(epochs=2), tmp_path, evaluation)
+        second = finetune(tiny_model, same_examples, settings(), tmp_path, evaluation)
     assert "resuming after epoch 1" in caplog.text
     assert len(evaluation.calls) == 1
     assert second["epoch"].tolist() == [1, 2]
-    assert second.iloc[0].to_dict() == first.iloc[0].to_dict()
+    assert second.iloc[0].to_dict() == metrics.iloc[0].to_dict()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-1", "epoch-2"]
 
     again = FakeEvaluation()
-    third = finetune(tiny_model, same_examples, settings(epochs=2), tmp_path, again)
+    third = finetune(tiny_model, same_examples, settings(), tmp_path, again)
     assert again.calls == []
     pd.testing.assert_frame_equal(third, second)
 
@@ -281,6 +288,61 @@ def test_checkpoints_of_other_settings_are_not_resumed(tiny_model, two_epochs, t
     assert len(evaluation.calls) == 1  # trained again from scratch
     key = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"
     assert not torch.equal(*[adapter_weights(d / "epoch-1" / "adapter")[key] for d in (tmp_path, checkpoints)])
+
+
+def fresh_run(tiny_model, folder, epoch_pairs, run_settings, context=None):
+    finetune(tiny_model, epoch_pairs, run_settings, folder, FakeEvaluation(), context=context)
+    return adapter_weights(folder / f"epoch-{run_settings.epochs}" / "adapter")
+
+
+@pytest.mark.parametrize(
+    "change, changed",
+    [
+        ({"epoch_pairs": lambda epoch: EXAMPLES.head(5)}, "examples"),  # other pairs, or another replay draw
+        ({"epoch_pairs": lambda epoch: EXAMPLES.iloc[::-1]}, "examples"),  # the same pairs in another order
+        ({"context": {"evaluation": "other prompts"}}, "evaluation"),
+        ({"settings": settings(epochs=3)}, "examples, settings"),  # a longer cosine schedule: not a continuation
+    ],
+)
+def test_a_training_that_differs_in_any_part_of_its_key_starts_over(
+    tiny_model, two_epochs, tmp_path, caplog, change, changed
+):
+    """Checkpoints of the two-epoch run are reused only for that very training; any other training
+    in their folder retrains from scratch and ends with the adapter a fresh folder gives."""
+    checkpoints, _, _ = two_epochs
+    for epoch in (1, 2):
+        shutil.copytree(checkpoints / f"epoch-{epoch}", tmp_path / "reused" / f"epoch-{epoch}")
+    run = {"epoch_pairs": same_examples, "settings": settings(), "context": None} | change
+    with caplog.at_level(logging.INFO, logger="gradual.training"):
+        reused = fresh_run(tiny_model, tmp_path / "reused", run["epoch_pairs"], run["settings"], run["context"])
+    assert f"belong to another training (changed: {changed}); starting over" in caplog.text
+    assert "resuming" not in caplog.text
+    fresh = fresh_run(tiny_model, tmp_path / "fresh", run["epoch_pairs"], run["settings"], run["context"])
+    assert_same_weights(reused, fresh)
+
+
+def test_the_key_leaves_out_only_the_selection_split(tiny_model, two_epochs, tmp_path, caplog):
+    checkpoints, metrics, _ = two_epochs
+    shutil.copytree(checkpoints, tmp_path / "reused")
+    evaluation = FakeEvaluation()
+    with caplog.at_level(logging.INFO, logger="gradual.training"):
+        again = finetune(tiny_model, same_examples, settings(selection_split="test"), tmp_path / "reused", evaluation)
+    assert evaluation.calls == [] and "all 2 epochs already trained" in caplog.text
+    pd.testing.assert_frame_equal(again, metrics)
+    key = json.loads((checkpoints / "epoch-2" / "key.json").read_text())
+    assert sorted(key) == ["examples", "init_adapter", "settings"]
+    assert key["init_adapter"] == "none"
+
+
+def test_checkpoints_without_a_key_are_not_trusted(tiny_model, two_epochs, tmp_path, caplog):
+    checkpoints, _, _ = two_epochs
+    shutil.copytree(checkpoints, tmp_path / "old")
+    for epoch in (1, 2):
+        (tmp_path / "old" / f"epoch-{epoch}" / "key.json").unlink()  # written before checkpoints had keys
+    evaluation = FakeEvaluation()
+    with caplog.at_level(logging.INFO, logger="gradual.training"):
+        finetune(tiny_model, same_examples, settings(), tmp_path / "old", evaluation)
+    assert len(evaluation.calls) == 2 and "starting over" in caplog.text
 
 
 def test_same_seed_same_adapter_other_seed_other_adapter(tiny_model, tmp_path):
