@@ -12,7 +12,6 @@ rule tables:
         strategies=METHOD["strategies"],
         rounds=METHOD["rounds"],
         redetect_sampling=METHOD["redetect_sampling"],
-        selection_split=config["training"]["selection_split"],
         tables=TABLES,
         paths=PATHS,
     log:

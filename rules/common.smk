@@ -1,5 +1,7 @@
-# Helpers only: config validation, the path layout, wildcard constraints and input functions.
+# Helpers only: config validation, the path layout, wildcard constraints, input functions, and
+# the config values each rule sees (only those it uses, so an edit reruns only what it changes).
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,8 +17,13 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from gradual import SAMPLE_DATASET
 from gradual.config import check_config
 from gradual.dataset import SPLITS
+from gradual.download import dataset_spec
+from gradual.detection import sampling_mode
+from gradual.method import get_strategy
+from gradual.models import model_spec
 from gradual.paths import Layout
 from gradual.prompts import PromptFormat
+from gradual.shared import shared_id
 from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, parse_stage, trained_states
 
 
@@ -26,8 +33,14 @@ PromptFormat(**config["prompt"])  # a bad template stops the run here, before an
 PATHS = Layout.for_config(config)
 DATASET = config["dataset"]
 METHOD = config["method"]
-MODEL_DIR = PATHS.model(config["model"]["name"])
-GENERATION_ENV = "../envs/vllm.yaml" if config["generation"]["backend"] == "vllm" else "../envs/gradual.yaml"
+GENERATION = config["generation"]
+TRAINING = config["training"]
+MATCH_MODE = config["matching"]["mode"]
+MODEL_SPEC = model_spec(**{key: config["model"][key] for key in ("source", "file", "revision", "dtype")})
+MODEL_ID = shared_id(config["model"]["name"], MODEL_SPEC)
+DOWNLOAD_SPEC = dataset_spec(**DATASET["download"])
+DATASET_ID = shared_id(DATASET["name"], DOWNLOAD_SPEC)
+GENERATION_ENV = "../envs/vllm.yaml" if GENERATION["backend"] == "vllm" else "../envs/gradual.yaml"
 DETECTION = config["detection"]
 PROMPT_SETS = {
     "detect": {"n_prompts": DETECTION["n_prompts"], "seed": DETECTION["seed"]},
@@ -46,40 +59,69 @@ wildcard_constraints:
     shard=r"\d+",
 
 
+def pick(section: dict, *keys: str) -> dict:
+    """Only `keys` of a config section: a rule's params are what it uses, so no other key reruns it."""
+    return {key: section[key] for key in keys}
+
+
+def workflow_relative(path) -> str:
+    """A path inside the working copy as a relative one, so a moved copy records the same inputs."""
+    return os.path.relpath(path)
+
+
 def dataset_inputs(wildcards):
     """The files prepare_dataset reads, so Snakemake reruns it when they change."""
     source = DATASET["source"]
     if source == "download":
-        return {"downloaded": PATHS.downloaded_dataset(DATASET["name"])}
+        return {"downloaded": ancient(PATHS.dataset_manifest(DATASET_ID))}
     if source == "directory":
         return {"directory": DATASET["directory"]}
     if source == "files":
         extra = {"templates": DATASET["templates"]} if DATASET["templates"] else {}
         return {**DATASET["files"], **extra}
-    return {"directory": str(SAMPLE_DATASET)}
+    return {"directory": workflow_relative(SAMPLE_DATASET)}
+
+
+def model_input():
+    """The run's model manifest. Ancient: its path changes with the model spec, so only a spec
+    edit reruns the model's users, not a rewrite of the same manifest."""
+    return ancient(PATHS.model_manifest(MODEL_ID))
+
+
+def sampling(wildcards) -> str:
+    return sampling_mode(wildcards.prompt_set, wildcards.state != BASE, METHOD["redetect_sampling"], GENERATION["sample_all"])
+
+
+def generation_settings(wildcards) -> dict:
+    """The generation values a job uses: sampling values only where it samples, the matcher only
+    where it picks which questions to sample, engine options only for the backend that takes them."""
+    settings = pick(GENERATION, "backend", "max_new_tokens", "shards")
+    mode = sampling(wildcards)
+    settings["sampling"] = mode
+    if mode != "off":
+        settings |= pick(GENERATION, "n_samples", "temperature", "top_k", "seed")
+    if mode == "never_right":
+        settings["match_mode"] = MATCH_MODE
+    if GENERATION["backend"] != "vllm":
+        settings["batch_size"] = GENERATION["batch_size"]
+    if GENERATION["backend"] != "hf":
+        settings["vllm"] = GENERATION["vllm"]
+    return settings
 
 
 def generation_inputs(wildcards):
     inputs = {
         "prompts": PATHS.prompts(wildcards.prompt_set, wildcards.split),
         "questions": PATHS.questions(wildcards.split),
-        "model": MODEL_DIR,
+        "model": model_input(),
     }
     if wildcards.state != BASE:
         inputs["adapter"] = PATHS.adapter(wildcards.state)
     return inputs
 
 
-def sampling_mode(wildcards):
-    """Which prompts get sampled answers: none for evaluation, and none after fine-tuning unless
-    method.redetect_sampling (the paper merges WeaklyKnown and Unknown there)."""
-    if wildcards.prompt_set == "eval" or (wildcards.state != BASE and not METHOD["redetect_sampling"]):
-        return "off"
-    return "all" if config["generation"]["sample_all"] else "never_right"
-
-
 def generation_shards(state, prompt_set, split):
-    return [PATHS.generations(state, prompt_set, split, shard) for shard in range(config["generation"]["shards"])]
+    return [PATHS.generations(state, prompt_set, split, shard) for shard in range(GENERATION["shards"])]
 
 
 def training_pairs_inputs(wildcards):
@@ -95,7 +137,7 @@ def finetune_inputs(wildcards):
     inputs = {
         "pairs": PATHS.training_pairs(wildcards.state),
         "replay_pool": PATHS.replay_pool(wildcards.state),
-        "model": MODEL_DIR,
+        "model": model_input(),
         **{f"{split}_prompts": PATHS.prompts("eval", split) for split in ("dev", "test")},
         **{f"{split}_questions": PATHS.questions(split) for split in ("dev", "test")},
     }
@@ -104,12 +146,19 @@ def finetune_inputs(wildcards):
     return inputs
 
 
-def stage_settings(wildcards):
-    return config["training"]["stage1" if parse_stage(wildcards.state).number == 1 else "stage2"]
-
-
-def training_epochs(wildcards):
-    return parse_stage(wildcards.state).epochs or config["training"]["epochs"]
+def training_settings(wildcards) -> dict:
+    """The training values of one state: its stage's rate and decay, its epochs (the sweep has its
+    own), and the replay ratio only for a strategy that replays."""
+    stage = parse_stage(wildcards.state)
+    settings = pick(
+        TRAINING, "batch_size", "micro_batch_size", "lora_rank", "lora_alpha", "lora_dropout", "target_modules",
+        "warmup_ratio", "max_length", "seed", "selection_split",
+    )  # fmt: skip
+    settings |= TRAINING["stage1" if stage.number == 1 else "stage2"]
+    settings["epochs"] = stage.epochs or TRAINING["epochs"]
+    replays = stage.strategy is not None and get_strategy(stage.strategy).replay
+    settings["replay_ratio"] = METHOD["replay_ratio"] if replays else 0.0
+    return settings
 
 
 def table_inputs(wildcards):

@@ -1,5 +1,5 @@
-# Knowledge detection for every model state: generate answers (sharded), then count them into
-# categories; the fixed evaluation prompts give each state's accuracy.
+# Knowledge detection for every model state: generate answers (sharded), then score them with the
+# matcher and count them into categories; the fixed evaluation prompts give each state's accuracy.
 
 
 rule generate:
@@ -8,10 +8,7 @@ rule generate:
     output:
         PATHS.generations(),
     params:
-        shards=config["generation"]["shards"],
-        generation=config["generation"],
-        sampling=sampling_mode,
-        match_mode=config["matching"]["mode"],
+        generation=generation_settings,
     threads: workflow.cores
     log:
         PATHS.log("generate", "state", "prompt_set", "split", "shard"),
@@ -32,7 +29,8 @@ rule assign_categories:
         counts=PATHS.category_counts(ext="parquet"),
         counts_md=PATHS.category_counts(ext="md"),
     params:
-        sampled=lambda wildcards: sampling_mode(wildcards) != "off",
+        sampled=lambda wildcards: sampling(wildcards) != "off",
+        match_mode=MATCH_MODE,
     wildcard_constraints:
         prompt_set="detect|retest",
     log:
@@ -51,6 +49,8 @@ rule score_evaluation:
         questions=PATHS.questions(),
     output:
         PATHS.evaluation(),
+    params:
+        match_mode=MATCH_MODE,
     log:
         PATHS.log("score_evaluation", "state", "split"),
     benchmark:

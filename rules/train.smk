@@ -27,13 +27,10 @@ rule finetune:
         metrics=PATHS.training_metrics(),
     params:
         checkpoints=PATHS.checkpoints(),
-        training=config["training"],
-        stage=stage_settings,
-        epochs=training_epochs,
-        replay_ratio=METHOD["replay_ratio"],
-        prompt_format=config["prompt"],
-        generation=config["generation"],
-        match_mode=config["matching"]["mode"],
+        training=training_settings,
+        prompt_format=pick(config["prompt"], "template"),
+        evaluation=pick(GENERATION, "max_new_tokens", "batch_size"),
+        match_mode=MATCH_MODE,
     wildcard_constraints:
         state=TRAINED_STATE_PATTERN,
     threads: workflow.cores

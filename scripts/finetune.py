@@ -1,25 +1,29 @@
 """LoRA fine-tuning of one stage: per-epoch checkpoints and accuracy, resume, best epoch kept."""
 
+import json
 import logging
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import torch
 
-from gradual.detection import detect
+from gradual.detection import detect, score
+from gradual.fingerprint import digest
 from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
 from gradual.io import write_parquet
 from gradual.logs import job_log
 from gradual.method import epoch_examples
-from gradual.models import model_path
 from gradual.prompts import PromptFormat
+from gradual.shared import folder_of
 from gradual.training import TrainingSettings, best_adapter, finetune, select_best_epoch, training_examples
 
 with job_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     params, inputs = snakemake.params, snakemake.input
-    settings = TrainingSettings.from_config({**params.training, "epochs": params.epochs}, params.stage)
+    settings = TrainingSettings.from_config(params.training)
+    replay_ratio = params.training["replay_ratio"]
     prompt_format = PromptFormat(**params.prompt_format)
     pairs = pd.read_parquet(inputs.pairs)
     pool = pd.read_parquet(inputs.replay_pool)
@@ -27,7 +31,7 @@ with job_log(snakemake.log[0]):
         raise SystemExit(f"no training pairs for {snakemake.wildcards.state}: nothing to fine-tune on")
 
     def epoch_pairs(epoch: int) -> pd.DataFrame:
-        examples = epoch_examples(pairs, pool, params.replay_ratio, epoch, settings.seed)
+        examples = epoch_examples(pairs, pool, replay_ratio, epoch, settings.seed)
         return training_examples(examples, prompt_format)
 
     evaluation_sets = {
@@ -37,20 +41,26 @@ with job_log(snakemake.log[0]):
         )
         for split in ("dev", "test")
     }
-    generation = GenerationSettings.from_config(params.generation)
+    generation = GenerationSettings.from_config(params.evaluation)
 
     def evaluate(model, tokenizer) -> dict[str, float]:
         """Greedy accuracy on the fixed evaluation prompts, scored as every other generation is."""
         backend = HFBackend.from_model(model, tokenizer, generation)
         scores = {}
         for split, (prompts, questions) in evaluation_sets.items():
-            golds = dict(zip(questions["question_id"], questions["answers"]))
-            answers = detect(backend, prompts, golds, generation.seed, params.match_mode, sampling="off")
-            scores[f"{split}_accuracy"] = float(answers["correct"].mean()) if len(answers) else 0.0
+            answers = detect(backend, prompts, generation.seed, sampling="off")
+            correct = score(answers, dict(zip(questions["question_id"], questions["answers"])), params.match_mode)
+            scores[f"{split}_accuracy"] = float(correct.mean()) if len(correct) else 0.0
         return scores
 
+    # What the checkpoints depend on besides the training itself: a change to either retrains.
+    context = {
+        "model": digest(json.loads(Path(inputs.model).read_text())),
+        "evaluation": digest({"sets": evaluation_sets, "settings": params.evaluation, "match_mode": params.match_mode}),
+    }
     init_adapter = inputs.get("init_adapter")
-    metrics = finetune(model_path(inputs.model), epoch_pairs, settings, params.checkpoints, evaluate, init_adapter)
+    model = folder_of(inputs.model)
+    metrics = finetune(model, epoch_pairs, settings, params.checkpoints, evaluate, init_adapter, context)
     best_epoch = select_best_epoch(metrics, settings.selection_split)
     logging.info("best epoch by %s accuracy: %d", settings.selection_split, best_epoch)
     shutil.copytree(best_adapter(params.checkpoints, metrics, settings.selection_split), snakemake.output.adapter)

@@ -29,6 +29,12 @@ class PromptFormat:
                 raise InputError(f"prompt.template must contain {field} exactly once: {self.template!r}")
         if self.template.index("{answer}") < self.template.index("{question}"):
             raise InputError(f"prompt.template must put {{answer}} after {{question}}: {self.template!r}")
+        after_answer = self.template.split("{answer}", 1)[1] + self.separator
+        if "\n" not in after_answer:
+            raise InputError(
+                f"prompt.separator must contain a line break (or prompt.template end its answer with one): with "
+                f"{self.separator!r} an exemplar's answer runs into the next block, and the answer is the first line"
+            )
 
     def example(self, question: str, answer: str) -> str:
         return self.template.replace("{question}", question).replace("{answer}", answer)
@@ -81,5 +87,7 @@ def build_prompts(
         for prompt_index in range(n_prompts):
             chosen = rng.choice(candidates, size=k_shot, replace=False)
             exemplars = list(zip(pool_questions[chosen], pool_answers[chosen]))
-            rows.append((question_id, prompt_index, prompt_format.prompt(exemplars, question), pool_ids[chosen].tolist()))
+            rows.append(
+                (question_id, prompt_index, prompt_format.prompt(exemplars, question), pool_ids[chosen].tolist())
+            )
     return pd.DataFrame(rows, columns=PROMPT_COLUMNS)

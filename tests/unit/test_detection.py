@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from gradual.detection import GENERATION_COLUMNS, detect, shard_questions
+from gradual.detection import GENERATION_COLUMNS, detect, sampling_mode, score, shard_questions
 from gradual.seeding import stable_seed
 
 
@@ -30,50 +30,80 @@ PROMPTS = pd.DataFrame(
     }
 )
 GOLDS = {"q1": ["Paris"], "q2": ["Oslo"], "q3": ["Rome"]}
-GREEDY = {"q1-p0": " Paris", "q1-p1": " Lyon", "q2-p0": " Bergen", "q2-p1": " Bergen", "q3-p0": " Rome", "q3-p1": " Rome"}
+GREEDY = {
+    "q1-p0": " Paris",
+    "q1-p1": " Lyon",
+    "q2-p0": " Bergen",
+    "q2-p1": " Bergen",
+    "q3-p0": " Rome",
+    "q3-p1": " Rome",
+}
 
 
 def test_samples_only_questions_no_greedy_answer_got_right():
     backend = ScriptedBackend(GREEDY)
-    result = detect(backend, PROMPTS, GOLDS, seed=5)
-    assert list(result.columns) == GENERATION_COLUMNS
+    result = detect(backend, PROMPTS, seed=5, golds=GOLDS, match_mode="substring")
+    assert list(result.columns) == GENERATION_COLUMNS  # answers only: scoring is a step of its own
     assert backend.sampled_prompts == ["q2-p0", "q2-p1"]
     assert backend.seeds == [stable_seed(5, "q2", 0), stable_seed(5, "q2", 1)]
     greedy = result[result["mode"] == "greedy"]
     assert greedy["answer"].tolist() == ["Paris", "Lyon", "Bergen", "Bergen", "Rome", "Rome"]
-    assert greedy["correct"].tolist() == [True, False, False, False, True, True]
+    assert score(greedy, GOLDS, "substring").tolist() == [True, False, False, False, True, True]
     sampled = result[result["mode"] == "sample"]
     assert len(sampled) == 2 * 3
     assert sampled["sample_index"].tolist() == [0, 1, 2, 0, 1, 2]
     assert sampled["prompt_index"].tolist() == [0, 0, 0, 1, 1, 1]
-    assert sampled["correct"].tolist() == [False, False, False, True, False, False]
+    assert score(sampled, GOLDS, "substring").tolist() == [False, False, False, True, False, False]
+
+
+def test_which_questions_are_sampled_follows_the_match_mode():
+    backend = ScriptedBackend({**GREEDY, "q3-p0": " Rome, Italy", "q3-p1": " Rome, Italy"})
+    detect(backend, PROMPTS, seed=5, golds=GOLDS, match_mode="exact")
+    assert backend.sampled_prompts == ["q2-p0", "q2-p1", "q3-p0", "q3-p1"]  # 'Rome, Italy' is not exactly Rome
+    with pytest.raises(ValueError, match="needs the gold answers"):
+        detect(backend, PROMPTS, seed=5)
 
 
 def test_sample_all_samples_every_prompt():
     backend = ScriptedBackend(GREEDY)
-    result = detect(backend, PROMPTS, GOLDS, seed=5, sampling="all")
+    result = detect(backend, PROMPTS, seed=5, sampling="all")
     assert backend.sampled_prompts == PROMPTS["prompt"].tolist()
     assert (result["mode"] == "sample").sum() == 6 * 3
 
 
 def test_sampling_off_gives_greedy_rows_only():
     backend = ScriptedBackend(GREEDY)
-    result = detect(backend, PROMPTS, GOLDS, seed=5, sampling="off")
+    result = detect(backend, PROMPTS, seed=5, sampling="off")
     assert backend.sampled_prompts == [] and len(result) == 6 and set(result["mode"]) == {"greedy"}
     with pytest.raises(ValueError, match="sampling must be one of"):
-        detect(backend, PROMPTS, GOLDS, seed=5, sampling="some")
+        detect(backend, PROMPTS, seed=5, sampling="some")
 
 
 def test_no_sampling_when_every_question_is_answered():
     backend = ScriptedBackend({**GREEDY, "q2-p0": " Oslo"})
-    result = detect(backend, PROMPTS, GOLDS, seed=5)
+    result = detect(backend, PROMPTS, seed=5, golds=GOLDS, match_mode="substring")
     assert backend.sampled_prompts == []
     assert set(result["mode"]) == {"greedy"}
 
 
-def test_match_mode_is_applied():
-    result = detect(ScriptedBackend({**GREEDY, "q3-p0": " Rome, Italy"}), PROMPTS, GOLDS, seed=0, match_mode="exact")
-    assert result.query("mode == 'greedy' and question_id == 'q3'")["correct"].tolist() == [False, True]
+def test_score_applies_the_match_mode():
+    answers = pd.DataFrame({"question_id": ["q3", "q3", "q1"], "answer": ["Rome, Italy", "rome", "Lyon"]})
+    assert score(answers, GOLDS, "substring").tolist() == [True, True, False]
+    assert score(answers, GOLDS, "exact").tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    "prompt_set, fine_tuned, redetect_sampling, sample_all, expected",
+    [
+        ("detect", False, False, False, "never_right"),
+        ("retest", False, False, True, "all"),
+        ("eval", False, True, True, "off"),
+        ("detect", True, False, False, "off"),  # re-detection as the paper does it
+        ("detect", True, True, False, "never_right"),
+    ],
+)
+def test_sampling_mode(prompt_set, fine_tuned, redetect_sampling, sample_all, expected):
+    assert sampling_mode(prompt_set, fine_tuned, redetect_sampling, sample_all) == expected
 
 
 def test_shards_partition_the_questions_in_order():

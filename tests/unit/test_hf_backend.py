@@ -1,10 +1,12 @@
 """The transformers backend on the real SmolLM2-135M-Instruct, on CPU."""
 
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from gradual.generation import GenerationSettings
+from gradual.errors import InputError
+from gradual.generation import GenerationSettings, check_prompt_lengths, context_length
 from gradual.generation.hf import HFBackend
 from gradual.matching import answer_line
 from gradual.prompts import PromptFormat
@@ -75,3 +77,28 @@ def test_top_k_one_is_greedy(backend, smollm2):
     greedy = [answer_line(t) for t in backend.greedy(PROMPTS)]
     for per_prompt, expected in zip(top1.sample(PROMPTS, [1, 2, 3, 4, 5]), greedy):
         assert {answer_line(t) for t in per_prompt} == {expected}
+
+
+def test_context_length_is_the_models_or_vllms_if_smaller(smollm2):
+    assert context_length(smollm2) == 8192  # SmolLM2's max_position_embeddings
+    assert context_length(smollm2, {"max_model_len": 2048}) == 2048
+    assert context_length(smollm2, {"max_model_len": 100_000}) == 8192
+
+
+def test_a_prompt_too_long_for_the_context_is_refused_naming_its_question(smollm2):
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    prompts = pd.DataFrame(
+        {
+            "question_id": ["P1.train.0", "P1.train.7"],
+            "prompt_index": [0, 3],
+            "prompt": [PROMPTS[0], PROMPTS[0] + " x" * 60],
+        }
+    )
+    long_tokens = len(tokenizer(prompts["prompt"].iloc[1]).input_ids)
+    check_prompt_lengths(prompts, tokenizer, limit=long_tokens + 16, max_new_tokens=16)  # just fits
+    with pytest.raises(InputError) as raised:
+        check_prompt_lengths(prompts, tokenizer, limit=long_tokens + 15, max_new_tokens=16)
+    assert str(raised.value) == (
+        f"question P1.train.7: prompt 3 is {long_tokens} tokens, which with generation.max_new_tokens = 16 exceeds "
+        f"the model's context of {long_tokens + 15} tokens (1 of 2 prompts are too long); shorten the question or lower detection.k_shot"
+    )

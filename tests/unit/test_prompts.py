@@ -34,6 +34,21 @@ def test_prompt_format_rejects_bad_templates(template):
         PromptFormat(template=template)
 
 
+@pytest.mark.parametrize("separator", ["", " ", "  ||  "])
+def test_a_separator_without_a_line_break_is_refused(separator):
+    with pytest.raises(InputError) as raised:
+        PromptFormat(separator=separator)
+    assert str(raised.value) == (
+        "prompt.separator must contain a line break (or prompt.template end its answer with one): with "
+        f"{separator!r} an exemplar's answer runs into the next block, and the answer is the first line"
+    )
+
+
+def test_a_template_that_ends_its_answer_line_needs_no_line_break_in_the_separator():
+    fmt = PromptFormat(template="Q: {question}\nA: {answer}\n", separator="")
+    assert fmt.prompt([("Q1?", "A1")], "Q2?") == "Q: Q1?\nA: A1\nQ: Q2?\nA:"
+
+
 def test_exemplars_are_from_the_same_relation_distinct_and_never_the_question():
     prompts = build_prompts(TRAIN, TRAIN, n_prompts=5, k_shot=4, seed=0, prompt_format=PromptFormat())
     assert len(prompts) == len(TRAIN) * 5

@@ -9,6 +9,10 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Protocol
 
+import pandas as pd
+
+from gradual.errors import InputError
+
 BACKENDS = ("hf", "vllm")
 
 
@@ -23,8 +27,9 @@ class GenerationSettings:
 
     @classmethod
     def from_config(cls, generation: dict) -> "GenerationSettings":
-        """The settings from the config's `generation` section (which has more keys than these)."""
-        return cls(**{field.name: generation[field.name] for field in fields(cls)})
+        """The settings among a job's generation values (a greedy-only job has no sampling values:
+        they keep their defaults, unused)."""
+        return cls(**{field.name: generation[field.name] for field in fields(cls) if field.name in generation})
 
 
 class Backend(Protocol):
@@ -63,3 +68,30 @@ def load_backend(
     from gradual.generation.hf import HFBackend
 
     return HFBackend(model_dir, settings, adapter_dir)
+
+
+def context_length(model_dir: str | Path, engine_options: dict | None = None) -> int | None:
+    """Tokens the model attends to: its position limit, or vLLM's `max_model_len` where smaller."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_dir)
+    limits = [getattr(config, name, None) for name in ("max_position_embeddings", "n_positions")]
+    limits.append((engine_options or {}).get("max_model_len"))
+    limits = [int(limit) for limit in limits if limit]
+    return min(limits) if limits else None
+
+
+def check_prompt_lengths(prompts: pd.DataFrame, tokenizer, limit: int | None, max_new_tokens: int) -> None:
+    """Refuse, before any generation, a prompt that leaves no room for its answer in the context,
+    naming the question (a model would silently truncate it or fail hours into a run)."""
+    if limit is None or prompts.empty:
+        return
+    lengths = pd.Series([len(ids) for ids in tokenizer(prompts["prompt"].tolist())["input_ids"]], index=prompts.index)
+    too_long = lengths + max_new_tokens > limit
+    if too_long.any():
+        first = too_long.idxmax()
+        raise InputError(
+            f"question {prompts.at[first, 'question_id']}: prompt {prompts.at[first, 'prompt_index']} is "
+            f"{lengths[first]} tokens, which with generation.max_new_tokens = {max_new_tokens} exceeds the model's "
+            f"context of {limit} tokens ({int(too_long.sum())} of {len(prompts)} prompts are too long); shorten the question or lower detection.k_shot"
+        )
