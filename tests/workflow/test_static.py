@@ -37,7 +37,7 @@ def test_paper_configuration_builds_its_dag(workdir):
         "training_pairs": 11,
         "total": 923,
     }
-    assert "resources/models/qwen2-7b" in done.stdout
+    assert re.search(r"results/paper-qwen2-7b/models/qwen2-7b-[0-9a-f]{10}\.json", done.stdout)
 
 
 def test_default_configuration_builds_its_dag(workdir):
