@@ -9,9 +9,9 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# The library is importable without an install step: here from src/, and in scripts (also in
-# conda environments) through the link scripts/gradual -> ../src/gradual, as Snakemake puts a
-# script's own folder on its import path.
+# The library is importable without an install step: here from src/, and in scripts where the
+# package is not installed (conda environments) through the link scripts/gradual -> ../src/gradual,
+# as Snakemake appends a script's own folder to its import path (an installed package comes first).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from gradual import SAMPLE_DATASET
