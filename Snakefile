@@ -13,6 +13,7 @@ include: "rules/analysis.smk"
 
 
 rule all:
+    localrule: True
     input:
         final_outputs(),
     default_target: True

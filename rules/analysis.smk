@@ -1,7 +1,9 @@
-# The paper's tables from the categories, evaluations and training metrics of every state.
+# The paper's tables from the categories, evaluations and training metrics of every state, and
+# the run's provenance.
 
 
 rule tables:
+    localrule: True
     input:
         unpack(table_inputs),
     output:
@@ -22,3 +24,22 @@ rule tables:
         "../envs/gradual.yaml"
     script:
         "../scripts/make_tables.py"
+
+
+rule provenance:
+    localrule: True
+    input:
+        generations=all_generations(),
+    output:
+        PATHS.provenance(),
+    params:
+        config=config,  # the record of the whole resolved config: any edit rewrites it, and nothing else
+        project=project_commit(workflow.basedir),
+    log:
+        PATHS.log("provenance"),
+    benchmark:
+        PATHS.benchmark("provenance")
+    conda:
+        "../envs/gradual.yaml"
+    script:
+        "../scripts/provenance.py"

@@ -18,11 +18,12 @@ from gradual import SAMPLE_DATASET
 from gradual.config import check_config
 from gradual.dataset import SPLITS
 from gradual.download import dataset_spec
-from gradual.detection import sampling_mode
+from gradual.detection import sampling_mode, shard_count
 from gradual.method import get_strategy
 from gradual.models import model_spec
 from gradual.paths import Layout
 from gradual.prompts import PromptFormat
+from gradual.provenance import project_commit
 from gradual.shared import shared_id
 from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, parse_stage, trained_states
 
@@ -40,7 +41,6 @@ MODEL_SPEC = model_spec(**{key: config["model"][key] for key in ("source", "file
 MODEL_ID = shared_id(config["model"]["name"], MODEL_SPEC)
 DOWNLOAD_SPEC = dataset_spec(**DATASET["download"])
 DATASET_ID = shared_id(DATASET["name"], DOWNLOAD_SPEC)
-GENERATION_ENV = "../envs/vllm.yaml" if GENERATION["backend"] == "vllm" else "../envs/gradual.yaml"
 DETECTION = config["detection"]
 PROMPT_SETS = {
     "detect": {"n_prompts": DETECTION["n_prompts"], "seed": DETECTION["seed"]},
@@ -95,7 +95,8 @@ def sampling(wildcards) -> str:
 def generation_settings(wildcards) -> dict:
     """The generation values a job uses: sampling values only where it samples, the matcher only
     where it picks which questions to sample, engine options only for the backend that takes them."""
-    settings = pick(GENERATION, "backend", "max_new_tokens", "shards")
+    settings = pick(GENERATION, "backend", "max_new_tokens")
+    settings["shards"] = shard_count(GENERATION["shards"], wildcards.prompt_set, wildcards.split)
     mode = sampling(wildcards)
     settings["sampling"] = mode
     if mode != "off":
@@ -121,7 +122,8 @@ def generation_inputs(wildcards):
 
 
 def generation_shards(state, prompt_set, split):
-    return [PATHS.generations(state, prompt_set, split, shard) for shard in range(GENERATION["shards"])]
+    count = shard_count(GENERATION["shards"], prompt_set, split)
+    return [PATHS.generations(state, prompt_set, split, shard) for shard in range(count)]
 
 
 def training_pairs_inputs(wildcards):
@@ -188,6 +190,15 @@ TABLES += ["table9-accuracy-by-category"] if "test" in DETECTION["splits"] else 
 TABLES += ["table6-epoch-sweep"] if SWEEP else []
 
 
+def all_generations():
+    """Every generation shard the run makes: detection and retest of the untuned model, re-detection
+    of the trained states, and every state's evaluation."""
+    detections = [(state, "detect", split) for state in [BASE, *TRAINED] for split in DETECTION["splits"]]
+    evaluations = [(state, "eval", "test") for state in [BASE, *TRAINED, *SWEEP]]
+    sets = [*detections, (BASE, "retest", "train"), *evaluations]
+    return [path for state, prompt_set, split in sets for path in generation_shards(state, prompt_set, split)]
+
+
 def final_outputs():
     categories = [
         PATHS.category_counts(state, "detect", split, ext)
@@ -196,4 +207,4 @@ def final_outputs():
         for ext in ("parquet", "md")
     ]
     tables = [PATHS.table(name, ext) for name in TABLES for ext in ("parquet", "md")]
-    return categories + tables
+    return categories + tables + [PATHS.provenance()]

@@ -4,6 +4,7 @@
 
 
 rule download_dataset:
+    localrule: True
     output:
         PATHS.dataset_manifest(),
     params:
@@ -20,6 +21,7 @@ rule download_dataset:
 
 
 rule prepare_dataset:
+    localrule: True
     input:
         unpack(dataset_inputs),
     output:
@@ -39,6 +41,7 @@ rule prepare_dataset:
 
 
 rule prepare_model:
+    localrule: True
     output:
         PATHS.model_manifest(),
     params:

@@ -9,13 +9,15 @@ rule generate:
         PATHS.generations(),
     params:
         generation=generation_settings,
-    threads: workflow.cores
+    threads: 4
+    resources:
+        gpu=1,
     log:
         PATHS.log("generate", "state", "prompt_set", "split", "shard"),
     benchmark:
         PATHS.benchmark("generate", "state", "prompt_set", "split", "shard")
     conda:
-        GENERATION_ENV
+        "../envs/gpu.yaml"
     script:
         "../scripts/generate.py"
 
@@ -44,6 +46,7 @@ rule assign_categories:
 
 
 rule score_evaluation:
+    localrule: True
     input:
         shards=lambda wildcards: generation_shards(wildcards.state, "eval", wildcards.split),
         questions=PATHS.questions(),

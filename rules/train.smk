@@ -2,6 +2,7 @@
 
 
 rule training_pairs:
+    localrule: True
     input:
         unpack(training_pairs_inputs),
     output:
@@ -33,12 +34,14 @@ rule finetune:
         match_mode=MATCH_MODE,
     wildcard_constraints:
         state=TRAINED_STATE_PATTERN,
-    threads: workflow.cores
+    threads: 4
+    resources:
+        gpu=1,
     log:
         PATHS.log("finetune", "state"),
     benchmark:
         PATHS.benchmark("finetune", "state")
     conda:
-        "../envs/gradual.yaml"
+        "../envs/gpu.yaml"
     script:
         "../scripts/finetune.py"

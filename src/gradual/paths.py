@@ -67,6 +67,9 @@ class Layout:
     def table(self, name="{table}", ext="parquet") -> str:
         return f"{self.results}/tables/{name}.{ext}"
 
+    def provenance(self) -> str:
+        return f"{self.results}/provenance.json"
+
     def log(self, step: str, *wildcards: str) -> str:
         """logs/<run>/<step>[/{w1}/{w2}...].log: every wildcard of the rule, so no two jobs share a log."""
         return self._job_file(step, wildcards, "log")

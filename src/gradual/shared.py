@@ -21,7 +21,7 @@ from gradual.fingerprint import digest
 from gradual.io import write_text
 
 # Bump when a builder writes a folder differently: the new version gets new folders.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPEC_FILE = "spec.json"
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from gradual.detection import GENERATION_COLUMNS, detect, sampling_mode, score, shard_questions
+from gradual.detection import GENERATION_COLUMNS, detect, sampling_mode, score, shard_count, shard_questions
 from gradual.seeding import stable_seed
 
 
@@ -112,3 +112,21 @@ def test_shards_partition_the_questions_in_order():
     assert shards == [["a", "b"], ["c", "d"], ["e"]]
     with pytest.raises(ValueError, match="outside"):
         shard_questions(ids, 3, 3)
+
+
+SHARDS = {"detect": {"train": 32, "test": 4}, "retest": 32}
+
+
+@pytest.mark.parametrize(
+    "shards, prompt_set, split, expected",
+    [
+        (2, "eval", "test", 2),  # one number for every prompt set and split
+        (SHARDS, "detect", "train", 32),
+        (SHARDS, "detect", "test", 4),
+        (SHARDS, "detect", "dev", 1),  # a split left out
+        (SHARDS, "retest", "train", 32),  # one number for every split of a prompt set
+        (SHARDS, "eval", "test", 1),  # a prompt set left out
+    ],
+)
+def test_shard_count(shards, prompt_set, split, expected):
+    assert shard_count(shards, prompt_set, split) == expected

@@ -45,7 +45,13 @@ def test_greedy_matches_transformers_generate(backend, smollm2):
     ours = backend.greedy(PROMPTS)
     for prompt, text in zip(PROMPTS, ours):
         encoded = tokenizer(prompt, return_tensors="pt")
-        reference = model.generate(**encoded, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        reference = model.generate(
+            input_ids=encoded["input_ids"],
+            attention_mask=encoded["attention_mask"],  # not token_type_ids, which transformers 4 tokenizers add
+            max_new_tokens=12,
+            do_sample=False,
+            pad_token_id=tokenizer.eos_token_id,
+        )
         expected = tokenizer.decode(reference[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
         assert answer_line(text) == answer_line(expected)
 

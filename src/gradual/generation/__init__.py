@@ -39,6 +39,9 @@ class Backend(Protocol):
     def sample(self, prompts: list[str], seeds: list[int]) -> list[list[str]]:
         """`n_samples` sampled continuations per prompt; prompt i draws from `seeds[i]` alone."""
 
+    def describe(self) -> dict:
+        """What generated the answers (backend, versions, device, dtype, engine settings), for provenance."""
+
 
 def resolve_backend(name: str) -> str:
     """`auto` is vllm where CUDA and vllm are both present, hf everywhere else."""

@@ -48,6 +48,20 @@ class HFBackend:
         self.cache_argument = "cache" if "cache" in forward else "past_key_values"  # renamed in transformers 5
         self.stop_ids = self._answer_end_tokens().to(model.device)  # compared with every decoded token
 
+    def describe(self) -> dict:
+        import transformers
+
+        device = self.model.device
+        return {
+            "backend": "hf",
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "batch_size": self.settings.batch_size,  # it fixes the padding, so greedy outputs depend on it
+        }
+
     def _answer_end_tokens(self) -> torch.Tensor:
         """End of sequence, and every token whose text holds a line break."""
         newline = {i for i in range(len(self.tokenizer)) if "\n" in self.tokenizer.decode([i])}
@@ -83,7 +97,11 @@ class HFBackend:
         mask = encoded["attention_mask"]
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.model(
-            input_ids=encoded["input_ids"], attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
+            input_ids=encoded["input_ids"],
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
         )
         cache, logits = getattr(out, self.cache_argument), out.logits[:, -1, :]
         if n > 1:

@@ -1,11 +1,23 @@
 """The vLLM backend: prefix caching for the shared exemplars, one seeded request per prompt."""
 
+import json
 from pathlib import Path
 
+from gradual.errors import InputError
 from gradual.generation import GenerationSettings
 
 ANSWER_STOP = ["\n"]
-MAX_LORA_RANK = 64
+# The values vLLM's LoRAConfig.max_lora_rank accepts (vllm/config/lora.py, MaxLoRARanks).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def max_lora_rank(adapter_dir: str | Path) -> int:
+    """The smallest rank vLLM accepts as `max_lora_rank` that holds the adapter's own rank."""
+    rank = int(json.loads((Path(adapter_dir) / "adapter_config.json").read_text())["r"])
+    fitting = [value for value in VLLM_LORA_RANKS if value >= rank]
+    if not fitting:
+        raise InputError(f"{adapter_dir}: LoRA rank {rank} is above {VLLM_LORA_RANKS[-1]}, the most vLLM serves")
+    return fitting[0]
 
 
 class VLLMBackend:
@@ -25,13 +37,27 @@ class VLLMBackend:
             raise ValueError(f"generation.vllm must not set {sorted(fixed)}: they come from model and generation.seed")
         options = {"enable_prefix_caching": True}
         if adapter_dir:
-            options.update(enable_lora=True, max_lora_rank=MAX_LORA_RANK)
-        self.llm = LLM(model=str(model_dir), seed=settings.seed, **{**options, **engine_options})
+            options.update(enable_lora=True, max_lora_rank=max_lora_rank(adapter_dir))
+        self.engine_options = {"model": str(model_dir), "seed": settings.seed, **options, **engine_options}
+        self.llm = LLM(**self.engine_options)
         self.lora_request = None
         if adapter_dir:
             from vllm.lora.request import LoRARequest
 
             self.lora_request = LoRARequest("adapter", 1, str(adapter_dir))
+
+    def describe(self) -> dict:
+        """vLLM's greedy outputs can depend on how requests are batched: with the engine options and
+        versions recorded here, and the same shard (same prompts in the same order), a run repeats."""
+        import vllm
+
+        model_config = getattr(self.llm, "model_config", None)  # LLM.model_config: the dtype vLLM resolved
+        return {
+            "backend": "vllm",
+            "vllm": getattr(vllm, "__version__", None),
+            "engine_options": self.engine_options,
+            "dtype": str(model_config.dtype).removeprefix("torch.") if model_config else None,
+        }
 
     def _run(self, prompts: list[str], params) -> list:
         return self.llm.generate(prompts, params, lora_request=self.lora_request, use_tqdm=True)
