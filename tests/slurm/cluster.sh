@@ -26,6 +26,11 @@ stop() {
         pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || break
         sleep 0.1
     done
+    # Without a controller, a slurm.conf makes every SLURM command (and so every start of the
+    # executor plugin, which asks scontrol at import) wait 10 s for it: leave none behind.
+    if [ -f "$etc/slurm.conf" ] && grep -qxF "$mark" "$etc/slurm.conf"; then
+        rm -f "$etc/slurm.conf" "$etc/gres.conf"
+    fi
 }
 
 start() {

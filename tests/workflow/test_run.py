@@ -277,7 +277,7 @@ def test_the_documented_resume_works_after_the_controller_is_killed(run, tmp_pat
         Path(path).unlink()
     job_log = copy.workdir / "logs" / "test" / "generate" / "base" / "detect" / "train" / "1.log"
     job_log.unlink()  # the finished run's
-    command = [*SNAKEMAKE, "--snakefile", str(copy.workdir / "Snakefile"), *copy.args, target]
+    command = [*SNAKEMAKE, "--snakefile", str(copy.workdir / "Snakefile"), target, *copy.args]
     controller = subprocess.Popen(command, cwd=copy.workdir, start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300

@@ -41,15 +41,16 @@ def cluster(tmp_path_factory):
 
 def edited_profile(folder: Path) -> Path:
     """profiles/slurm copied and edited as the README tells a user to, for a 2-CPU node: less
-    memory and fewer CPUs per GPU, no account, status by squeue, quick status checks, no retry
-    (so that a cancelled job fails and is left to the rerun)."""
+    memory, one CPU per GPU and one thread (as the local run, so the results can be compared), no
+    account, status by squeue, quick status checks, no retry (so that a cancelled job fails and
+    is left to the rerun)."""
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     profile["default-resources"]["mem_mb"] = 1000
     for resources in profile["set-resources"].values():
         resources["mem_mb"] = 2000
         if "cpus_per_gpu" in resources:
-            resources["cpus_per_gpu"] = 2
-    profile["set-threads"] = {rule: 2 for rule in profile["set-threads"]}  # as the local run's --cores 2
+            resources["cpus_per_gpu"] = 1
+    profile["set-threads"] = {rule: 1 for rule in profile["set-threads"]}
     profile |= {
         "retries": 0,
         "latency-wait": 5,
@@ -95,7 +96,7 @@ def queue_is_empty() -> bool:
 
 
 def start(run: Run, *args: str) -> subprocess.Popen:
-    command = [*SNAKEMAKE, "--snakefile", str(run.workdir / "Snakefile"), *run.args, *args]
+    command = [*SNAKEMAKE, "--snakefile", str(run.workdir / "Snakefile"), *args, *run.args]
     return subprocess.Popen(command, cwd=run.workdir, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
@@ -167,7 +168,11 @@ def test_a_cancelled_job_is_all_the_rerun_recomputes_with_what_depends_on_it(slu
     copy = slurm.copy(tmp_path / "copy")
     paths = copy.paths
     # as in a run that has not evaluated stage 2 yet: that shard and all that follows are missing
-    for path in (paths.generations("stage2-s5", "eval", "test", 0), paths.evaluation("stage2-s5", "test"), paths.provenance()):
+    for path in (
+        paths.generations("stage2-s5", "eval", "test", 0),
+        paths.evaluation("stage2-s5", "test"),
+        paths.provenance(),
+    ):
         Path(path).unlink()
     shutil.rmtree(Path(paths.table()).parent)
     controller = start(copy)

@@ -118,3 +118,20 @@ def test_values_vllm_refuses_stop_at_start(workdir):
     assert done.returncode != 0
     assert "generation.temperature: 2.5 is greater than the maximum of 2" in done.stdout
     assert "training.lora_rank: 1024 is greater than the maximum of 512" in done.stdout
+
+
+def test_gpu_jobs_take_their_own_threads_and_one_gpu_not_every_core(workdir):
+    output = snakemake("-n", "--cores", "16", cwd=workdir).stdout
+    for rule in ("generate", "finetune"):
+        blocks = re.findall(rf"^rule {rule}:\n((?:    .*\n?)*)", output, flags=re.M)
+        assert blocks and all("threads: 4" in block and "gpu=1" in block for block in blocks), rule
+
+
+def test_each_partition_is_named_once_in_the_slurm_profile():
+    text = (ROOT / "profiles/slurm/config.yaml").read_text()
+    profile = yaml.safe_load(text)
+    assert text.count('"cpu"') == 1 and text.count('"gpu"') == 1  # edited there, carried by YAML anchors
+    assert (
+        profile["set-resources"]["finetune"]["slurm_partition"]
+        == profile["set-resources"]["generate"]["slurm_partition"]
+    )

@@ -59,7 +59,10 @@ def planned_jobs(dry_run_output: str) -> set[str]:
 class Run:
     """A finished run in a working copy of its own, and the command line that made it."""
 
-    def __init__(self, workdir: Path, resources: Path, execution: tuple[str, ...] = ("--cores", "2")):
+    # One thread per job, two jobs at once: the SLURM run (two CPUs, two fake GPUs) can do the same.
+    LOCAL = ("--cores", "2", "--set-threads", "generate=1", "finetune=1")
+
+    def __init__(self, workdir: Path, resources: Path, execution: tuple[str, ...] = LOCAL):
         self.workdir, self.resources, self.execution = workdir, resources, execution
         self.args = ("--configfile", "configs/test.yaml", "--config", f"resources_dir={resources}", *execution)
         self.paths = Layout(results=str(workdir / "results" / "test"), resources=str(resources))
@@ -70,9 +73,9 @@ class Run:
         if edit:
             (self.workdir / "edit.yaml").write_text(edit + "\n")
             configs = ("--configfile", "configs/test.yaml", "edit.yaml")
-        # the config files last: --configfile takes every word after it
+        # targets first: --configfile and --set-threads take every word after them
         return snakemake(
-            *self.args, *args, *configs, cwd=self.workdir, snakefile=self.workdir / "Snakefile", check=check
+            *args, *self.args, *configs, cwd=self.workdir, snakefile=self.workdir / "Snakefile", check=check
         )
 
     def relative(self, path) -> str:
