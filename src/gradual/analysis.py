@@ -5,15 +5,26 @@ HighlyKnown, MaybeKnown, WeaklyKnown, Unknown, WeaklyOrUnknown, listing only tho
 """
 
 import math
-from statistics import NormalDist
 
 import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from gradual.categories import ALL_CATEGORIES
 
 TOTAL = "Total"
 ALL = "All"
-Z_95 = NormalDist().inv_cdf(0.975)
+CONFIDENCE = 0.95
+ACCURACY_COLUMNS = ["model", "accuracy", "ci_low", "ci_high", "n"]
+PAIRED_COLUMNS = [
+    "compared_with",
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "gained",
+    "lost",
+    "mcnemar_p",
+]
 
 
 def _ordered(categories) -> list[str]:
@@ -78,14 +89,37 @@ def accuracy(correct: pd.Series) -> dict:
     if n == 0:
         return {"accuracy": math.nan, "n": 0, "ci_low": math.nan, "ci_high": math.nan}
     k = int(correct.astype(bool).sum())
-    p = k / n
-    z2 = Z_95**2
-    denominator = 1 + z2 / n
-    centre = (p + z2 / (2 * n)) / denominator
-    half = Z_95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
-    low = 0.0 if k == 0 else max(0.0, centre - half)
-    high = 1.0 if k == n else min(1.0, centre + half)
-    return {"accuracy": p, "n": n, "ci_low": low, "ci_high": high}
+    low, high = proportion_confint(k, n, alpha=1 - CONFIDENCE, method="wilson")
+    return {"accuracy": k / n, "n": n, "ci_low": float(low), "ci_high": float(high)}
+
+
+def paired_comparison(model: pd.DataFrame, reference: pd.DataFrame) -> dict:
+    """`model` against `reference` on the same questions: the accuracy difference with a paired 95%
+    interval, the questions it gained and lost, and the exact McNemar p-value.
+
+    Both were scored on the same questions, so the comparison is per question: the interval is the
+    paired t interval of the per-question differences (scipy's ttest_rel; a point when no question
+    changed), and McNemar's exact test is the two-sided binomial test of gained among gained + lost.
+    """
+    pairs = _results(reference, "reference").merge(_results(model, "model"), on="question_id", validate="1:1")
+    if len(pairs) != len(model) or len(pairs) != len(reference):
+        raise ValueError("a paired comparison needs results for the same questions")
+    before = pairs["correct_x"].astype(bool).to_numpy()
+    after = pairs["correct_y"].astype(bool).to_numpy()
+    gained, lost = int((after & ~before).sum()), int((before & ~after).sum())
+    if len(pairs) < 2:
+        low = high = math.nan
+    else:
+        low, high = stats.ttest_rel(after.astype(float), before.astype(float)).confidence_interval(CONFIDENCE)
+    p_value = stats.binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
+    return {
+        "difference": float(after.mean() - before.mean()) if len(pairs) else math.nan,
+        "difference_ci_low": float(low),
+        "difference_ci_high": float(high),
+        "gained": gained,
+        "lost": lost,
+        "mcnemar_p": float(p_value),
+    }
 
 
 def _results(table: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -95,13 +129,29 @@ def _results(table: pd.DataFrame, model: str) -> pd.DataFrame:
     return table
 
 
-def accuracy_table(results: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per model, in the given order: model, accuracy, ci_low, ci_high, n. (Paper Tables 7, 8.)"""
+def accuracy_table(results: dict[str, pd.DataFrame], compared_with: dict[str, tuple[str, pd.DataFrame]] | None = None):
+    """One row per model, in the given order: model, accuracy, ci_low, ci_high, n. (Paper Tables 7, 8, 11.)
+
+    `compared_with` maps a model to the (name, results) of the state it is compared with; those rows
+    gain the paired columns of `paired_comparison` (empty elsewhere).
+    """
+    compared_with = compared_with or {}
+    unknown = set(compared_with) - set(results)
+    if unknown:
+        raise ValueError(f"comparisons for models not in the table: {sorted(unknown)}")
     rows = []
     for model, table in results.items():
-        stats = accuracy(_results(table, model)["correct"])
-        rows.append({"model": model, **{k: stats[k] for k in ("accuracy", "ci_low", "ci_high", "n")}})
-    return pd.DataFrame(rows, columns=["model", "accuracy", "ci_low", "ci_high", "n"])
+        stats_ = accuracy(_results(table, model)["correct"])
+        row = {"model": model, **{k: stats_[k] for k in ACCURACY_COLUMNS[1:]}}
+        if model in compared_with:
+            name, reference = compared_with[model]
+            row |= {"compared_with": name, **paired_comparison(table, reference)}
+        rows.append(row)
+    columns = ACCURACY_COLUMNS + (PAIRED_COLUMNS if compared_with else [])
+    table = pd.DataFrame(rows, columns=columns)
+    if compared_with:
+        table[["gained", "lost"]] = table[["gained", "lost"]].astype("Int64")
+    return table
 
 
 def accuracy_by_category(results: dict[str, pd.DataFrame], base_categories: pd.DataFrame) -> pd.DataFrame:

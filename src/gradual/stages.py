@@ -25,11 +25,11 @@ class Stage:
         """The state this stage starts from and whose categories choose its data."""
         if self.number == 1:
             return BASE
-        return "stage1" if self.number == 2 else f"stage{self.number - 1}-s{self.strategy}"
+        return stage_state(self.number - 1, self.strategy)
 
 
 def parse_stage(state: str) -> Stage:
-    if state == "stage1":
+    if state == stage_state(1):
         return Stage(state, 1, None)
     if match := re.fullmatch(r"stage(\d+)-s(\d+)", state):
         return Stage(state, int(match.group(1)), int(match.group(2)))
@@ -38,6 +38,32 @@ def parse_stage(state: str) -> Stage:
     raise ValueError(f"{state!r} is not a fine-tuned state (stage1, stage<n>-s<k>, sweep-e<m>)")
 
 
+PAPER_STRATEGY = 5  # the paper's method (Table 8's last row)
+
+
+def stage_state(number: int, strategy: int | None = None) -> str:
+    """The state after stage `number` (every stage after the first follows one strategy)."""
+    if number == 1:
+        return "stage1"
+    if strategy is None:
+        raise ValueError(f"stage {number} needs a strategy")
+    return f"stage{number}-s{strategy}"
+
+
+def sweep_state(epochs: int) -> str:
+    return f"sweep-e{epochs}"
+
+
 def trained_states(rounds: int, strategies: list[int]) -> list[str]:
     """Every fine-tuned state of a run with `rounds` stages (1: one-stage, 2: the paper's two stages)."""
-    return ["stage1"] + [f"stage{n}-s{k}" for n in range(2, rounds + 1) for k in strategies]
+    return [stage_state(1)] + [stage_state(n, k) for n in range(2, rounds + 1) for k in strategies]
+
+
+def main_strategy(strategies: list[int]) -> int:
+    """The strategy the run's headline tables follow: the paper's when it runs, else the first."""
+    return PAPER_STRATEGY if PAPER_STRATEGY in strategies else strategies[0]
+
+
+def main_states(rounds: int, strategies: list[int]) -> list[str]:
+    """The states of rounds 1..`rounds` on the main strategy."""
+    return [stage_state(n, main_strategy(strategies)) for n in range(1, rounds + 1)]

@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 from gradual.analysis import (
-    Z_95,
     accuracy,
     accuracy_by_category,
     accuracy_table,
+    paired_comparison,
     category_counts_by_stage,
     epoch_sweep_table,
     transition_difference,
@@ -59,28 +59,21 @@ def test_transition_difference_aligns_and_subtracts():
     assert diff["Total"].tolist() == [0, 1, 1, 2, 4]
 
 
-def wilson(k, n, z=1.959963984540054):
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
+# Wilson 95% intervals from published tables (Newcombe 1998, Table I; Brown, Cai & DasGupta 2001).
+WILSON = {(8, 10): (0.4902, 0.9433), (1, 4): (0.0456, 0.6994), (2, 4): (0.1500, 0.8500), (3, 4): (0.3006, 0.9544)}
 
 
 def test_accuracy_with_wilson_interval():
-    assert Z_95 == pytest.approx(1.959963984540054)
-    result = accuracy(pd.Series([True, False, True, True]))
-    low, high = wilson(3, 4)
-    assert result["accuracy"] == 0.75
-    assert result["n"] == 4
-    assert result["ci_low"] == pytest.approx(low)
-    assert result["ci_high"] == pytest.approx(high)
-    assert 0 <= result["ci_low"] <= 0.75 <= result["ci_high"] <= 1
+    result = accuracy(pd.Series([True] * 8 + [False] * 2))
+    assert result["accuracy"] == 0.8
+    assert result["n"] == 10
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx(WILSON[8, 10], abs=5e-5)
 
 
 def test_accuracy_edges():
     perfect = accuracy(pd.Series([True] * 5))
     assert perfect["accuracy"] == 1 and perfect["ci_high"] == 1
-    assert perfect["ci_low"] == pytest.approx(wilson(5, 5)[0])
+    assert perfect["ci_low"] == pytest.approx(0.5655, abs=5e-5)  # 5/5: [0.5655, 1]
     assert accuracy(pd.Series([False] * 5))["ci_low"] == 0
     empty = accuracy(pd.Series([], dtype=bool))
     assert empty["n"] == 0 and math.isnan(empty["accuracy"])
@@ -103,8 +96,48 @@ def test_accuracy_table():
     assert table["model"].tolist() == ["untuned", "one-stage", "two-stage"]
     assert table["accuracy"].tolist() == [0.25, 0.5, 0.75]
     assert table["n"].tolist() == [4, 4, 4]
-    assert table["ci_low"].tolist() == pytest.approx([wilson(k, 4)[0] for k in (1, 2, 3)])
-    assert table["ci_high"].tolist() == pytest.approx([wilson(k, 4)[1] for k in (1, 2, 3)])
+    assert table["ci_low"].tolist() == pytest.approx([WILSON[k, 4][0] for k in (1, 2, 3)], abs=5e-5)
+    assert table["ci_high"].tolist() == pytest.approx([WILSON[k, 4][1] for k in (1, 2, 3)], abs=5e-5)
+
+
+def test_paired_comparison_known_values():
+    # 10 questions: the model gains 1 (q0) and loses 9 (q1-q9) against the reference.
+    reference = results({f"q{i}": i > 0 for i in range(10)})
+    model = results({f"q{i}": i == 0 for i in range(10)})
+    result = paired_comparison(model, reference)
+    assert (result["gained"], result["lost"]) == (1, 9)
+    assert result["difference"] == pytest.approx(-0.8)
+    # exact McNemar: 2 * P(X <= 1), X ~ Binomial(10, 1/2) = 2 * 11 / 1024
+    assert result["mcnemar_p"] == pytest.approx(22 / 1024)
+    # paired t interval: differences [+1, -1 x 9], mean -0.8, sd 0.6325, se 0.2, t(0.975, 9) = 2.262157
+    assert (result["difference_ci_low"], result["difference_ci_high"]) == pytest.approx(
+        (-0.8 - 2.262157 * 0.2, -0.8 + 2.262157 * 0.2), abs=1e-5
+    )
+
+
+def test_paired_comparison_without_changes_is_a_point_and_p_one():
+    same = results({"a": True, "b": False, "c": True})
+    result = paired_comparison(same, same)
+    assert (result["difference"], result["difference_ci_low"], result["difference_ci_high"]) == (0, 0, 0)
+    assert (result["gained"], result["lost"], result["mcnemar_p"]) == (0, 0, 1.0)
+
+
+def test_paired_comparison_needs_the_same_questions():
+    with pytest.raises(ValueError, match="same questions"):
+        paired_comparison(results({"a": True, "b": True}), results({"a": True, "c": False}))
+
+
+def test_accuracy_table_with_comparisons():
+    table = accuracy_table(
+        RESULTS, {"one-stage": ("untuned", RESULTS["untuned"]), "two-stage": ("one-stage", RESULTS["one-stage"])}
+    )
+    assert table["compared_with"].tolist()[1:] == ["untuned", "one-stage"]
+    assert pd.isna(table["compared_with"][0]) and pd.isna(table["mcnemar_p"][0])
+    assert table["difference"].tolist()[1:] == pytest.approx([0.25, 0.25])
+    assert table["gained"].tolist()[1:] == [1, 1] and table["lost"].tolist()[1:] == [0, 0]
+    assert table["mcnemar_p"].tolist()[1:] == [1.0, 1.0]  # one discordant question: p = 2 * 1/2
+    with pytest.raises(ValueError, match="not in the table"):
+        accuracy_table(RESULTS, {"three-stage": ("untuned", RESULTS["untuned"])})
 
 
 def test_accuracy_by_category():

@@ -2,7 +2,17 @@ import re
 
 import pytest
 
-from gradual.stages import STATE_PATTERN, TRAINED_STATE_PATTERN, Stage, parse_stage, trained_states
+from gradual.stages import (
+    STATE_PATTERN,
+    TRAINED_STATE_PATTERN,
+    Stage,
+    main_states,
+    main_strategy,
+    parse_stage,
+    stage_state,
+    sweep_state,
+    trained_states,
+)
 
 
 def test_parse_stage_and_previous_state():
@@ -36,3 +46,19 @@ def test_state_pattern_rejects(state):
 def test_trained_state_pattern_is_the_state_pattern_without_base():
     assert not re.fullmatch(TRAINED_STATE_PATTERN, "base")
     assert all(re.fullmatch(TRAINED_STATE_PATTERN, state) for state in ["stage1", "stage2-s5", "sweep-e3"])
+
+
+def test_state_names_round_trip_through_parse_stage():
+    assert stage_state(1) == "stage1"
+    assert stage_state(3, 2) == "stage3-s2"
+    assert parse_stage(stage_state(3, 2)) == Stage("stage3-s2", 3, 2)
+    assert parse_stage(sweep_state(4)).epochs == 4
+    with pytest.raises(ValueError, match="needs a strategy"):
+        stage_state(2)
+
+
+def test_main_strategy_is_the_papers_when_it_runs():
+    assert main_strategy([1, 5, 3]) == 5
+    assert main_strategy([3, 1]) == 3
+    assert main_states(3, [2, 5]) == ["stage1", "stage2-s5", "stage3-s5"]
+    assert main_states(1, [2]) == ["stage1"]
