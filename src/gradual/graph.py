@@ -1,0 +1,375 @@
+"""The entity graph of the training pairs and the paper's Table 5, with a control group.
+
+Li et al. (2024, Table 5) count the entities of pairs reclassified to MaybeKnown that are linked to
+the entities the model already half knew, but say neither whether they count entities or pairs nor
+how many would be linked by chance: one hub answer such as "France" links most pairs of a relation.
+This module fixes the definitions and compares the reclassified pairs with the pairs that stayed.
+
+Definitions:
+
+- Pair: a training question whose subject is known. Its subject entity is `normalize(subject)` and its
+  answer entity `normalize(first gold answer)` (gradual.matching.normalize, the matcher's, so "Paris"
+  and "paris " are one entity). A question whose subject is None (the relation template did not match)
+  or normalises to "" is counted per relation as `without_subject` and left out of the graph and of
+  every other count.
+- Graph: an undirected networkx MultiGraph with one node per entity and one edge per pair, between its
+  subject and answer, keyed by question_id (attribute `relation`). Parallel edges (two pairs on the
+  same entities) and self-loops (subject and answer the same entity) are kept.
+- Comparison "before -> after": only the pairs with a category in both states take part; the others
+  are left out of every count, but their edges stay in the graph (the model was trained on them either
+  way). In both states WeaklyKnown and Unknown are merged into WeaklyOrUnknown (merge_unknown), since
+  re-detection after fine-tuning draws no samples; callers pass the raw category tables.
+- Initial entities I: the subject and answer entities of the pairs taking part that are MaybeKnown
+  before (HighlyKnown pairs are not Initial, as in the paper). I is taken over all relations and used
+  in every row; a row's `initial` column counts that row's Initial pairs (unit pairs) or their
+  distinct entities (unit nodes).
+- Reclassified pairs: WeaklyOrUnknown before, MaybeKnown after. Control pairs: WeaklyOrUnknown before
+  and after. Neither can be an Initial pair.
+- Pair link distance: 0 when the pair's subject or answer is in I; 1 when neither is but one of them is
+  joined to an entity of I by the edge of another pair (any pair of the graph, whatever its category);
+  otherwise the pair is not linked. The pair's own edge is never evidence: it could join an endpoint
+  to I only if the other endpoint were in I, and then the distance is 0.
+- Node counts: the distinct entities of a group's pairs (reclassified or control; in a relation's row,
+  of that relation's pairs). An entity is linked for a group when it is in I or is adjacent to I in
+  the graph without the edges of the group's pairs (of all relations): the edge of a pair whose outcome
+  is being measured is never evidence for that outcome, so the subject of a reclassified pair whose
+  answer is Initial is not linked through that pair.
+- Statistics, on pairs only: the linked fraction of the reclassified and of the control pairs, each
+  with a 95% Wilson interval; Fisher's exact two-sided test on [[reclassified linked, reclassified not
+  linked], [control linked, control not linked]] and the conditional odds ratio with its 95% interval.
+  Pairs that share a hub are not independent, so read the p-value as a guide, not as exact. Node rows
+  give counts and fractions only (intervals and test NaN): an entity can belong to both groups and the
+  two entities of a pair are not independent, so a test on entities has no sampling model. An empty
+  group gives NaN fractions, intervals and test, not an error; when both groups have pairs but all or
+  none are linked, the values are scipy's (p-value 1, odds ratio NaN with interval [0, inf]).
+"""
+
+import math
+import re
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.stats.contingency import odds_ratio
+from statsmodels.stats.proportion import proportion_confint
+
+from gradual.categories import ALL_CATEGORIES, MAYBE_KNOWN, WEAKLY_OR_UNKNOWN, merge_unknown
+from gradual.dataset import relation_sort_key
+from gradual.matching import normalize
+
+ALL = "All"
+PAIRS = "pairs"
+NODES = "nodes"
+CONFIDENCE = 0.95
+INITIAL = "initial"
+RECLASSIFIED = "reclassified"
+CONTROL = "control"
+PAIR_COLUMNS = ["question_id", "relation", "subject", "answer"]
+COMPARISON_COLUMNS = [*PAIR_COLUMNS, "before", "after", "group", "distance"]
+TABLE5_COLUMNS = [
+    "comparison",
+    "relation",
+    "unit",
+    "without_subject",
+    "initial",
+    "reclassified",
+    "linked_reclassified",
+    "linked_fraction",
+    "linked_ci_low",
+    "linked_ci_high",
+    "control",
+    "linked_control",
+    "control_fraction",
+    "control_ci_low",
+    "control_ci_high",
+    "odds_ratio",
+    "odds_ratio_ci_low",
+    "odds_ratio_ci_high",
+    "p_value",
+]
+_NO_TEST = {"odds_ratio": math.nan, "odds_ratio_ci_low": math.nan, "odds_ratio_ci_high": math.nan, "p_value": math.nan}
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _require(table: pd.DataFrame, columns: list[str], name: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} has no column(s) {missing}")
+
+
+def _questions(questions: pd.DataFrame) -> pd.DataFrame:
+    _require(questions, ["question_id", "relation", "answers", "subject"], "questions table")
+    if questions["question_id"].duplicated().any():
+        raise ValueError("questions table has duplicate question ids")
+    return questions
+
+
+def _subject_entity(subject) -> str | None:
+    """The normalised subject, or None where there is none: a missing subject is not an entity."""
+    if subject is None or (not isinstance(subject, str) and pd.isna(subject)):
+        return None
+    return normalize(subject) or None
+
+
+def _answer_entity(answers, question_id) -> str:
+    """The normalised first gold answer, the canonical one; a question without one is broken data."""
+    if isinstance(answers, str):
+        answers = [answers]
+    first = answers[0] if answers is not None and len(answers) else None
+    entity = normalize(first) if isinstance(first, str) else ""
+    if not entity:
+        raise ValueError(f"question {question_id!r} has no non-empty first gold answer: {answers!r}")
+    return entity
+
+
+def _natural_key(text: str) -> tuple:
+    """'P17.train.2' before 'P17.train.10': numbers inside ids compare as numbers."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(str(text)))
+
+
+def _pair_order(pairs: pd.DataFrame) -> pd.DataFrame:
+    relations, ids = pairs["relation"].tolist(), pairs["question_id"].tolist()
+    keys = [(relation_sort_key(r), _natural_key(q)) for r, q in zip(relations, ids)]
+    order = sorted(range(len(pairs)), key=keys.__getitem__)
+    return pairs.iloc[order].reset_index(drop=True)
+
+
+def entity_pairs(questions: pd.DataFrame) -> pd.DataFrame:
+    """One row per question with a subject: question_id, relation, subject and answer entities (normalised).
+
+    Sorted by relation (relation_sort_key), then question id; questions without a subject are left out.
+    """
+    questions = _questions(questions)
+    subjects = [_subject_entity(s) for s in questions["subject"].tolist()]
+    rows = [
+        (question_id, relation, subject, _answer_entity(answers, question_id))
+        for question_id, relation, subject, answers in zip(
+            questions["question_id"].tolist(), questions["relation"].tolist(), subjects, questions["answers"].tolist()
+        )
+        if subject is not None
+    ]
+    return _pair_order(pd.DataFrame(rows, columns=PAIR_COLUMNS))
+
+
+def without_subject(questions: pd.DataFrame) -> pd.Series:
+    """Questions without a subject per relation (every relation of the table, 0 where none)."""
+    questions = _questions(questions)
+    missing = pd.Series([_subject_entity(s) is None for s in questions["subject"].tolist()], index=questions.index)
+    return missing.groupby(questions["relation"]).sum().astype("int64")
+
+
+def _graph_of(pairs: pd.DataFrame) -> nx.MultiGraph:
+    graph = nx.MultiGraph()
+    graph.add_nodes_from(sorted(set(pairs["subject"]) | set(pairs["answer"])))
+    for question_id, relation, subject, answer in zip(*(pairs[c].tolist() for c in PAIR_COLUMNS)):
+        graph.add_edge(subject, answer, key=question_id, relation=relation)
+    return graph
+
+
+def entity_graph(questions: pd.DataFrame) -> nx.MultiGraph:
+    """The undirected entity graph: a node per normalised entity, an edge per pair keyed by question_id."""
+    return _graph_of(entity_pairs(questions))
+
+
+def _categories(table: pd.DataFrame, name: str) -> pd.Series:
+    """question_id -> category as a plain string; unknown categories are an error, not a silent NaN."""
+    _require(table, ["question_id", "category"], name)
+    if table["question_id"].duplicated().any():
+        raise ValueError(f"{name} has duplicate question ids")
+    category = table["category"].astype(str)
+    unknown = set(category) - set(ALL_CATEGORIES)
+    if unknown:
+        raise ValueError(f"{name} has unknown categories {sorted(unknown)}: expected some of {list(ALL_CATEGORIES)}")
+    return pd.Series(category.to_numpy(), index=table["question_id"].to_numpy(), name="category")
+
+
+def _merged(table: pd.DataFrame, name: str) -> pd.Series:
+    return merge_unknown(_categories(table, name)).astype(str)
+
+
+def link_distances(graph: nx.MultiGraph, pairs: pd.DataFrame, initial: set[str]) -> pd.Series:
+    """Per pair (index of `pairs`): 0 if an entity is in `initial`, 1 if one is a neighbour of it, else <NA>.
+
+    A neighbour through the pair's own edge would need the other endpoint in `initial` (distance 0), so
+    taking all neighbours of `initial` is the same as taking those joined by the edge of another pair.
+    """
+    adjacent = {neighbour for entity in initial if entity in graph for neighbour in graph.neighbors(entity)}
+    distances = [
+        0 if subject in initial or answer in initial else 1 if subject in adjacent or answer in adjacent else pd.NA
+        for subject, answer in zip(pairs["subject"].tolist(), pairs["answer"].tolist())
+    ]
+    return pd.Series(distances, index=pairs.index, dtype="Int64", name="distance")
+
+
+def linked_entities(graph: nx.MultiGraph, entities, initial: set[str], excluded: set) -> set[str]:
+    """The entities in `initial` or joined to it by an edge whose key (question id) is not in `excluded`."""
+    linked = set()
+    for entity in entities:
+        if entity in initial or any(
+            other in initial and key not in excluded for _, other, key in graph.edges(entity, keys=True)
+        ):
+            linked.add(entity)
+    return linked
+
+
+def comparison_pairs(questions: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """The pairs of a comparison with their merged categories, group and link distance.
+
+    One row per pair with a subject and a category in both states: the PAIR_COLUMNS, before, after
+    (merged categories), group ("initial", "reclassified", "control" or None) and distance (0, 1 or
+    <NA> when not linked; see the module docstring), in the order of entity_pairs.
+    """
+    all_pairs = entity_pairs(questions)
+    return _comparison(all_pairs, _graph_of(all_pairs), before, after)
+
+
+def _comparison(all_pairs: pd.DataFrame, graph: nx.MultiGraph, before: pd.DataFrame, after: pd.DataFrame):
+    categories = pd.DataFrame(
+        {"before": _merged(before, "before category table"), "after": _merged(after, "after category table")}
+    ).dropna()
+    pairs = all_pairs.join(categories, on="question_id", how="inner").reset_index(drop=True)
+    pairs["group"] = [_group(b, a) for b, a in zip(pairs["before"].tolist(), pairs["after"].tolist())]
+    initial = _entities(pairs[pairs["group"] == INITIAL])
+    pairs["distance"] = link_distances(graph, pairs, initial)
+    return pairs[COMPARISON_COLUMNS]
+
+
+def _group(before: str, after: str) -> str | None:
+    """Initial, reclassified, control, or None for a pair that is none of them (e.g. HighlyKnown before)."""
+    if before == MAYBE_KNOWN:
+        return INITIAL
+    if before == WEAKLY_OR_UNKNOWN:
+        return {MAYBE_KNOWN: RECLASSIFIED, WEAKLY_OR_UNKNOWN: CONTROL}.get(after)
+    return None
+
+
+def _entities(pairs: pd.DataFrame) -> set[str]:
+    return set(pairs["subject"]) | set(pairs["answer"])
+
+
+def _fraction(count: int, n: int) -> tuple[float, float, float]:
+    """count / n with its 95% Wilson interval; NaN for an empty group."""
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    low, high = proportion_confint(count, n, alpha=1 - CONFIDENCE, method="wilson")
+    return count / n, float(low), float(high)
+
+
+def _fisher(table: list[list[int]]) -> dict:
+    """Fisher's exact two-sided p-value and the conditional odds ratio with its 95% interval (scipy's)."""
+    if sum(table[0]) == 0 or sum(table[1]) == 0:
+        return dict(_NO_TEST)
+    result = odds_ratio(table, kind="conditional")
+    low, high = result.confidence_interval(CONFIDENCE)
+    return {
+        "odds_ratio": float(result.statistic),
+        "odds_ratio_ci_low": float(low),
+        "odds_ratio_ci_high": float(high),
+        "p_value": float(stats.fisher_exact(table, alternative="two-sided").pvalue),
+    }
+
+
+def _pair_row(pairs: pd.DataFrame) -> dict:
+    reclassified = pairs[pairs["group"] == RECLASSIFIED]
+    control = pairs[pairs["group"] == CONTROL]
+    n_reclassified, n_control = len(reclassified), len(control)
+    linked_reclassified = int(reclassified["distance"].notna().sum())
+    linked_control = int(control["distance"].notna().sum())
+    row = {
+        "initial": int((pairs["group"] == INITIAL).sum()),
+        **_group_columns(n_reclassified, linked_reclassified, n_control, linked_control),
+    }
+    table = [
+        [linked_reclassified, n_reclassified - linked_reclassified],
+        [linked_control, n_control - linked_control],
+    ]
+    return row | _fisher(table)
+
+
+def _node_row(pairs: pd.DataFrame, linked: dict[str, set[str]]) -> dict:
+    groups = {group: _entities(pairs[pairs["group"] == group]) for group in (INITIAL, RECLASSIFIED, CONTROL)}
+    counts = {group: (len(groups[group]), len(groups[group] & linked[group])) for group in (RECLASSIFIED, CONTROL)}
+    row = {"initial": len(groups[INITIAL]), **_group_columns(*counts[RECLASSIFIED], *counts[CONTROL])}
+    for column in ("linked_ci_low", "linked_ci_high", "control_ci_low", "control_ci_high"):
+        row[column] = math.nan
+    return row | _NO_TEST
+
+
+def _group_columns(n_reclassified: int, linked_reclassified: int, n_control: int, linked_control: int) -> dict:
+    fraction, low, high = _fraction(linked_reclassified, n_reclassified)
+    control_fraction, control_low, control_high = _fraction(linked_control, n_control)
+    return {
+        "reclassified": n_reclassified,
+        "linked_reclassified": linked_reclassified,
+        "linked_fraction": fraction,
+        "linked_ci_low": low,
+        "linked_ci_high": high,
+        "control": n_control,
+        "linked_control": linked_control,
+        "control_fraction": control_fraction,
+        "control_ci_low": control_low,
+        "control_ci_high": control_high,
+    }
+
+
+def table5(questions: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame, comparison: str) -> pd.DataFrame:
+    """Table 5 for one comparison "before -> after" (e.g. base -> stage1, stage1 -> stage2-s1), with control.
+
+    Rows: relation "All", then each relation of `questions` (relation_sort_key), each with unit "pairs"
+    then "nodes"; columns TABLE5_COLUMNS. `before` and `after` are raw category tables (question_id,
+    category); WeaklyKnown/Unknown are merged here. Definitions and statistics: the module docstring.
+    """
+    all_pairs = entity_pairs(questions)
+    graph = _graph_of(all_pairs)
+    pairs = _comparison(all_pairs, graph, before, after)
+    initial = _entities(pairs[pairs["group"] == INITIAL])
+    linked = {
+        group: linked_entities(graph, _entities(members), initial, set(members["question_id"]))
+        for group in (RECLASSIFIED, CONTROL)
+        for members in [pairs[pairs["group"] == group]]
+    }
+    missing = without_subject(questions)
+    relations = sorted(missing.index, key=relation_sort_key)
+    rows = []
+    for relation in [ALL, *relations]:
+        subset = pairs if relation == ALL else pairs[pairs["relation"] == relation]
+        head = {
+            "comparison": comparison,
+            "relation": relation,
+            "without_subject": int(missing.sum() if relation == ALL else missing[relation]),
+        }
+        rows.append(head | {"unit": PAIRS} | _pair_row(subset))
+        rows.append(head | {"unit": NODES} | _node_row(subset, linked))
+    return pd.DataFrame(rows, columns=TABLE5_COLUMNS)
+
+
+def graph_tables(questions: pd.DataFrame, categories: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The entity graph as an edge list and a node list, with the categories of each state, for networkx or Gephi.
+
+    Edges: one row per pair with a subject, in entity_pairs order: question_id, relation, subject,
+    answer, and category_<state> per state (its category as given, not merged; missing where the state
+    has none). Nodes, sorted by entity: entity, degree (networkx's: a self-loop counts twice), n_pairs
+    (pairs it is part of), n_as_subject, n_as_answer, and maybe_known_<state>: its pairs MaybeKnown there.
+    """
+    edges = entity_pairs(questions)
+    for state, table in categories.items():
+        known = _categories(table, f"category table of {state!r}")
+        edges[f"category_{state}"] = edges["question_id"].map(known).astype(object)
+    graph = _graph_of(edges)
+    entities = sorted(graph.nodes)
+    self_loop = edges["subject"] == edges["answer"]
+    nodes = pd.DataFrame({"entity": entities, "degree": [graph.degree(e) for e in entities]})
+    nodes["n_pairs"] = _per_entity(edges, self_loop, entities)
+    nodes["n_as_subject"] = edges["subject"].value_counts().reindex(entities, fill_value=0).to_numpy()
+    nodes["n_as_answer"] = edges["answer"].value_counts().reindex(entities, fill_value=0).to_numpy()
+    for state in categories:
+        maybe = (edges[f"category_{state}"] == MAYBE_KNOWN).to_numpy()
+        nodes[f"maybe_known_{state}"] = _per_entity(edges[maybe], self_loop[maybe], entities)
+    return edges, nodes.astype({c: "int64" for c in nodes.columns if c != "entity"})
+
+
+def _per_entity(edges: pd.DataFrame, self_loop: pd.Series, entities: list[str]) -> np.ndarray:
+    """Pairs per entity, a self-loop pair once."""
+    ends = pd.concat([edges["subject"], edges["answer"][~self_loop.to_numpy()]])
+    return ends.value_counts().reindex(entities, fill_value=0).to_numpy()
