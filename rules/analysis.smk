@@ -1,5 +1,5 @@
-# The paper's tables from the categories, evaluations and training metrics of every state, and
-# the run's provenance.
+# The paper's tables and the entity graph from the categories, evaluations and training metrics of
+# every state, and the run's provenance.
 
 
 rule tables:
@@ -7,15 +7,11 @@ rule tables:
     input:
         unpack(table_inputs),
     output:
-        [PATHS.table(name, ext) for name in TABLES for ext in ("parquet", "md")],
+        tables=table_outputs(),
+        edges=PATHS.graph("edges"),
+        nodes=PATHS.graph("nodes"),
     params:
-        states={"trained": TRAINED, "sweep": SWEEP},
-        main_strategy=MAIN_STRATEGY,
-        strategies=METHOD["strategies"],
-        rounds=METHOD["rounds"],
-        redetect_sampling=METHOD["redetect_sampling"],
-        tables=TABLES,
-        paths=PATHS,
+        shape=SHAPE,
     log:
         PATHS.log("tables"),
     benchmark:

@@ -24,8 +24,10 @@ from gradual.models import model_spec
 from gradual.paths import Layout
 from gradual.prompts import PromptFormat
 from gradual.provenance import project_commit
+from gradual.report import figure_names
 from gradual.shared import shared_id
-from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, parse_stage, trained_states
+from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, parse_stage
+from gradual.tables import RunShape, table_names
 
 
 check_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -47,9 +49,12 @@ PROMPT_SETS = {
     "retest": {"n_prompts": DETECTION["n_prompts"], "seed": DETECTION["retest_seed"]},
     "eval": {"n_prompts": 1, "seed": config["evaluation"]["prompt_seed"]},
 }
-TRAINED = trained_states(METHOD["rounds"], METHOD["strategies"])
-SWEEP = [f"sweep-e{epochs}" for epochs in METHOD["epoch_sweep"]]
-MAIN_STRATEGY = 5 if 5 in METHOD["strategies"] else METHOD["strategies"][0]
+SHAPE = RunShape.from_config(config)
+TRAINED = SHAPE.trained
+SWEEP = SHAPE.sweep
+TABLES = table_names(SHAPE)
+# The category counts per relation the report plots: the untuned model and each round.
+REPORT_STATES = {"untuned": BASE} | {f"round {n}": state for n, state in enumerate(SHAPE.main, 1)}
 
 
 wildcard_constraints:
@@ -164,30 +169,22 @@ def training_settings(wildcards) -> dict:
 
 
 def table_inputs(wildcards):
-    states = [BASE, *TRAINED, *SWEEP]
+    paths = {"categories": PATHS.categories, "evaluation": PATHS.evaluation, "metrics": PATHS.training_metrics}
+    arguments = {"categories": ("detect", "train"), "evaluation": ("test",), "metrics": ()}
     inputs = {
-        "categories": [PATHS.categories(state, "detect", "train") for state in [BASE, *TRAINED]],
-        "retest": PATHS.categories(BASE, "retest", "train"),
-        "evaluation": [PATHS.evaluation(state, "test") for state in states],
-        "metrics": [PATHS.training_metrics(state) for state in [*TRAINED, *SWEEP]],
+        kind: [paths[kind](state, *arguments[kind]) for state in states]
+        for kind, states in SHAPE.input_states().items()
     }
-    if "test" in DETECTION["splits"]:
+    inputs |= {"questions": PATHS.questions("train"), "retest": PATHS.categories(BASE, "retest", "train")}
+    if SHAPE.detects_test:
         inputs["test_categories"] = PATHS.categories(BASE, "detect", "test")
     return inputs
 
 
-TABLES = [
-    "table3-transitions-stage1",
-    "table4-transitions-retest",
-    "table3-minus-table4",
-    "table7-accuracy",
-    "table10-category-counts",
-    "table11-rounds",
-    "training-metrics",
-]
-TABLES += ["table8-strategies", "table12-transitions-stage2"] if METHOD["rounds"] > 1 else []
-TABLES += ["table9-accuracy-by-category"] if "test" in DETECTION["splits"] else []
-TABLES += ["table6-epoch-sweep"] if SWEEP else []
+def table_outputs():
+    """Parquet and Markdown per table; the Markdown is marked for `snakemake --report`."""
+    markdown = [report(PATHS.table(name, "md"), caption="../report/table.rst", category="Tables") for name in TABLES]
+    return [PATHS.table(name, "parquet") for name in TABLES] + markdown
 
 
 def all_generations():
@@ -206,5 +203,6 @@ def final_outputs():
         for split in DETECTION["splits"]
         for ext in ("parquet", "md")
     ]
+    graph = [PATHS.graph("edges"), PATHS.graph("nodes")]
     tables = [PATHS.table(name, ext) for name in TABLES for ext in ("parquet", "md")]
-    return categories + tables + [PATHS.provenance()]
+    return categories + tables + graph + [PATHS.provenance(), PATHS.report_page()]

@@ -67,8 +67,22 @@ class Layout:
     def table(self, name="{table}", ext="parquet") -> str:
         return f"{self.results}/tables/{name}.{ext}"
 
+    def graph(self, kind="{kind}") -> str:
+        """The entity graph of the train questions as `edges` and `nodes` lists (see gradual.graph)."""
+        return f"{self.results}/graph/{kind}.parquet"
+
     def provenance(self) -> str:
         return f"{self.results}/provenance.json"
+
+    def report_page(self) -> str:
+        return f"{self.results}/report/index.html"
+
+    def report_figure(self, name="{figure}") -> str:
+        return f"{self.results}/report/figures/{name}.png"
+
+    def logs(self) -> str:
+        """The folder of the run's logs and benchmark files."""
+        return f"logs/{self.results.removeprefix('results/')}"
 
     def log(self, step: str, *wildcards: str) -> str:
         """logs/<run>/<step>[/{w1}/{w2}...].log: every wildcard of the rule, so no two jobs share a log."""
@@ -78,5 +92,4 @@ class Layout:
         return self._job_file(step, wildcards, "benchmark.tsv")
 
     def _job_file(self, step: str, wildcards: tuple[str, ...], ext: str) -> str:
-        run = self.results.removeprefix("results/")
-        return "/".join([f"logs/{run}/{step}", *(f"{{{w}}}" for w in wildcards)]) + f".{ext}"
+        return "/".join([f"{self.logs()}/{step}", *(f"{{{w}}}" for w in wildcards)]) + f".{ext}"
