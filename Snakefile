@@ -10,6 +10,7 @@ include: "rules/prompts.smk"
 include: "rules/detect.smk"
 include: "rules/train.smk"
 include: "rules/analysis.smk"
+include: "rules/report.smk"
 
 
 rule all:

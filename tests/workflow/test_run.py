@@ -137,7 +137,7 @@ def redetected(state):
     return jobs | {f"assign_categories[{state}/detect/train]", f"assign_categories[{state}/detect/test]"}
 
 
-TABLES = {"tables", "provenance", "all"}  # provenance records the whole config: every edit rewrites it
+TABLES = {"tables", "provenance", "report", "all"}  # provenance records the whole config: every edit rewrites it
 STAGE2 = {"finetune[stage2-s5]"} | redetected("stage2-s5") | TABLES
 UNTUNED_SAMPLING = generations("base", "detect", "train") | generations("base", "detect", "test")
 UNTUNED_SAMPLING |= generations("base", "retest", "train")

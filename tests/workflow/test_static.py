@@ -35,11 +35,12 @@ def test_paper_configuration_builds_its_dag(workdir):
         "prepare_dataset": 1,
         "prepare_model": 1,
         "provenance": 1,
+        "report": 1,
         "sample_prompts": 5,
         "score_evaluation": 12,
         "tables": 1,
         "training_pairs": 11,
-        "total": 356,
+        "total": 357,
     }
     assert re.search(r"results/paper-qwen2-7b/models/qwen2-7b-[0-9a-f]{10}\.json", done.stdout)
 

