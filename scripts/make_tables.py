@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from gradual.graph import graph_tables
-from gradual.io import write_parquet, write_text
+from gradual.io import write_markdown, write_parquet
 from gradual.logs import job_log
 from gradual.tables import make_tables
 
@@ -33,7 +33,7 @@ with job_log(snakemake.log[0]):
             print(f"## {name}\n{tables[name].to_string(index=False)}\n")
             write_parquet(tables[name], path)
         else:
-            write_text(tables[name].to_markdown(index=False) + "\n", path)
+            write_markdown(tables[name], path)
     edges, nodes = graph_tables(questions, categories)
     write_parquet(edges, snakemake.output.edges)
     write_parquet(nodes, snakemake.output.nodes)

@@ -37,3 +37,9 @@ def write_text(text: str, path: str | os.PathLike) -> None:
     path, partial = _atomic_target(path)
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
+
+
+def write_markdown(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """The table as Markdown, a missing value (NaN, None, <NA>) as an empty cell."""
+    shown = frame.astype(object).where(frame.notna(), "")
+    write_text(shown.to_markdown(index=False) + "\n", path)

@@ -1,6 +1,7 @@
 import pandas as pd
 import pytest
 
+from gradual.io import write_markdown
 from gradual.tables import RunShape, make_tables, table_names
 
 H, M, W, U, WU = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown", "WeaklyOrUnknown"
@@ -93,3 +94,10 @@ def test_make_tables_compares_each_state_with_the_one_before():
     transitions = tables["table3-transitions-stage1"].set_index("origin")
     assert transitions.loc[M, H] == 1 and transitions.loc[WU, M] == 1  # base merged to compare
     assert set(tables["training-metrics"]["state"]) == set(states["metrics"])
+
+
+def test_markdown_shows_missing_values_as_empty_cells(tmp_path):
+    table = small_run_tables(RunShape(rounds=2, strategies=(5,)))["table7-accuracy"]
+    write_markdown(table, tmp_path / "table.md")
+    untuned = (tmp_path / "table.md").read_text().splitlines()[2]
+    assert untuned.startswith("| untuned") and "nan" not in untuned and "<NA>" not in untuned
