@@ -86,7 +86,6 @@ def _accuracy_plot(ax, table: pd.DataFrame, title: str) -> None:
 
 def _heatmap(ax, table: pd.DataFrame, title: str, difference: bool = False) -> None:
     body = table[table["origin"] != "Total"].drop(columns=["origin", "Total", "strategy"], errors="ignore")
-    body = body.loc[:, body.columns != "Total"]
     values = body.to_numpy(dtype=float)
     norm = CenteredNorm() if difference else None
     ax.imshow(values, cmap="RdBu" if difference else "Blues", norm=norm, aspect="auto")
