@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ from gradual.seeding import stable_seed
 
 SPLITS = ("dev", "test")
 EXAMPLE_COLUMNS = ["question_id", "prompt", "target"]
-METRIC_COLUMNS = ["epoch", "train_loss", "dev_accuracy", "test_accuracy", "seconds"]
+METRIC_COLUMNS = ["epoch", "train_loss", "dev_accuracy", "test_accuracy", "seconds", "train_tokens_per_second"]
 COMPLETE = "complete"
 KEY = "key.json"
 
@@ -80,6 +81,18 @@ class TrainingSettings:
             chosen["target_modules"] = list(chosen["target_modules"])
         return cls(**chosen)
 
+    def lora_config(self):
+        """A fresh adapter's PEFT configuration."""
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=self.target_modules,
+            task_type="CAUSAL_LM",
+        )
+
 
 def training_examples(pairs: pd.DataFrame, prompt_format: PromptFormat) -> pd.DataFrame:
     """Question/answer pairs as (question_id, prompt, target): the prompt is the zero-shot query
@@ -121,6 +134,36 @@ def collate(examples: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, t
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
 
 
+def length_grouped(step_examples: list[dict[str, torch.Tensor]], micro_batch_size: int) -> list[list[dict]]:
+    """One optimizer step's examples sorted by length and cut into micro batches, so a micro batch
+    pads its short examples only up to others of about their length, not to the step's longest.
+    The step's gradient does not depend on the grouping (see `accumulate_gradients`)."""
+    ordered = sorted(step_examples, key=lambda example: len(example["input_ids"]))
+    return [ordered[start : start + micro_batch_size] for start in range(0, len(ordered), micro_batch_size)]
+
+
+class StepTotals(NamedTuple):
+    loss_sum: float  # cross-entropy summed over the step's answer tokens
+    answer_tokens: int
+    tokens: int  # prompt and answer tokens, padding not counted
+
+
+def accumulate_gradients(model, micro_batches: list[list[dict]], pad_id: int, device: torch.device) -> StepTotals:
+    """Backward pass of one optimizer step, micro batch by micro batch (the optimizer step is the
+    caller's). Each micro batch adds its summed token loss divided by the step's answer-token count,
+    so the accumulated gradient is that of the mean over the step's answer tokens, however the
+    examples are split into micro batches and in whatever order."""
+    examples = [example for micro in micro_batches for example in micro]
+    answer_tokens = sum(int((example["labels"] != -100).sum()) for example in examples)
+    loss_sum = 0.0
+    for micro in micro_batches:
+        batch = {name: tensor.to(device) for name, tensor in collate(micro, pad_id).items()}
+        token_loss = _summed_token_loss(model, batch)
+        (token_loss / answer_tokens).backward()
+        loss_sum += token_loss.item()
+    return StepTotals(loss_sum, answer_tokens, sum(len(example["input_ids"]) for example in examples))
+
+
 def select_best_epoch(metrics: pd.DataFrame, selection_split: str) -> int:
     """The epoch with the highest `{selection_split}_accuracy`; ties go to the earliest epoch."""
     if selection_split not in SPLITS:
@@ -147,7 +190,7 @@ def finetune(
     context: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Train a LoRA adapter for `settings.epochs` epochs; returns one metrics row per epoch
-    (epoch, train_loss, dev_accuracy, test_accuracy, seconds, and any other key `evaluate` returns).
+    (the METRIC_COLUMNS, then any other key `evaluate` returns).
 
     `epoch_pairs(k)` gives epoch k's examples (question_id, prompt, target); it is called once for
     every epoch 1..epochs before training, since the schedule's length depends on all of them.
@@ -155,9 +198,12 @@ def finetune(
 
     Loss scaling: one optimizer step per `batch_size` examples, the loss of a step being the mean
     over the answer tokens of all its examples (each micro batch contributes its summed token loss
-    divided by the step's answer-token count), so micro batching does not change the gradient.
+    divided by the step's answer-token count), so micro batching does not change the gradient. The
+    shuffle decides which examples make a step; within a step they are grouped by length into micro
+    batches (`length_grouped`), which spares padding and leaves the step's gradient as it is.
     `train_loss` is the same token mean over the whole epoch. `seconds` is the epoch's wall time,
-    evaluation included.
+    evaluation included; `train_tokens_per_second` counts the prompt and answer tokens (not padding)
+    per second of training alone (forward, backward and optimizer steps, no evaluation).
 
     Checkpoints in `checkpoint_dir` are resumed only when they belong to exactly this training:
     the same key (`training_key`: settings, every epoch's examples, starting adapter, and the
@@ -166,7 +212,7 @@ def finetune(
     trained; otherwise the checkpoints are removed, the log says which parts of the key changed,
     and training starts over.
     """
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
 
     checkpoint_dir = Path(checkpoint_dir)
@@ -196,14 +242,7 @@ def finetune(
         log.info("starting from adapter %s", init_adapter)
         model = PeftModel.from_pretrained(base, str(init_adapter), is_trainable=True)
     else:
-        config = LoraConfig(
-            r=settings.lora_rank,
-            lora_alpha=settings.lora_alpha,
-            lora_dropout=settings.lora_dropout,
-            target_modules=settings.target_modules,
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(base, config)
+        model = get_peft_model(base, settings.lora_config())
     trainable = [p for p in model.parameters() if p.requires_grad]
     log.info("%d trainable parameters on %s", sum(p.numel() for p in trainable), device)
 
@@ -223,40 +262,39 @@ def finetune(
             torch.manual_seed(stable_seed(settings.seed, "dropout", epoch))  # a resumed run draws as an unbroken one
             shuffle = np.random.default_rng(stable_seed(settings.seed, "train-epoch", epoch))
             examples = [epochs[epoch][i] for i in shuffle.permutation(len(epochs[epoch]))]
-            loss_sum, token_count = 0.0, 0
+            loss_sum, answer_tokens, tokens = 0.0, 0, 0
             for start in range(0, len(examples), settings.batch_size):
-                batch = examples[start : start + settings.batch_size]
-                batch_tokens = sum(int((e["labels"] != -100).sum()) for e in batch)
-                for micro_start in range(0, len(batch), settings.micro_batch_size):
-                    micro = batch[micro_start : micro_start + settings.micro_batch_size]
-                    micro = {name: t.to(device) for name, t in collate(micro, tokenizer.pad_token_id).items()}
-                    token_loss = _summed_token_loss(model, micro)
-                    (token_loss / batch_tokens).backward()
-                    loss_sum += token_loss.item()
+                micro_batches = length_grouped(examples[start : start + settings.batch_size], settings.micro_batch_size)
+                step = accumulate_gradients(model, micro_batches, tokenizer.pad_token_id, device)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 global_step += 1
-                token_count += batch_tokens
+                loss_sum += step.loss_sum
+                answer_tokens += step.answer_tokens
+                tokens += step.tokens
                 progress.update(1)
-                progress.set_postfix(epoch=epoch, loss=f"{loss_sum / max(token_count, 1):.4f}", refresh=False)
+                progress.set_postfix(epoch=epoch, loss=f"{loss_sum / max(answer_tokens, 1):.4f}", refresh=False)
+            training_seconds = time.monotonic() - started
 
             model.eval()
             scores = evaluate(model, tokenizer)
             model.train()
             row = {
                 "epoch": epoch,
-                "train_loss": loss_sum / token_count,
+                "train_loss": loss_sum / answer_tokens,
                 "dev_accuracy": float(scores["dev_accuracy"]),
                 "test_accuracy": float(scores["test_accuracy"]),
                 "seconds": time.monotonic() - started,
+                "train_tokens_per_second": tokens / training_seconds,
             }
             row.update({name: _plain(value) for name, value in scores.items() if name not in row})
             _save_epoch(checkpoint_dir, epoch, model, optimizer, scheduler, global_step, settings, key, row)
             rows.append(row)
             log.info(
-                "epoch %d: train loss %.4f, dev accuracy %.4f, test accuracy %.4f, %.1f s",
+                "epoch %d: train loss %.4f, dev accuracy %.4f, test accuracy %.4f, %.1f s, %.0f training tokens/s",
                 epoch, row["train_loss"], row["dev_accuracy"], row["test_accuracy"], row["seconds"],
+                row["train_tokens_per_second"],
             )  # fmt: skip
     return _metrics_frame(rows)
 
@@ -375,6 +413,8 @@ def _plain(value):
 
 
 def _metrics_frame(rows: list[dict]) -> pd.DataFrame:
+    """The rows with METRIC_COLUMNS first; a column that checkpoints from before it existed lack is
+    empty (NaN) for their epochs."""
     frame = pd.DataFrame(rows)
     extra = [c for c in frame.columns if c not in METRIC_COLUMNS]
-    return frame[METRIC_COLUMNS + extra].astype({"epoch": int})
+    return frame.reindex(columns=METRIC_COLUMNS + extra).astype({"epoch": int})

@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 import torch
-from peft import PeftModel, get_peft_model_state_dict
+from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -20,10 +20,12 @@ from gradual.prompts import PromptFormat
 from gradual.training import (
     METRIC_COLUMNS,
     TrainingSettings,
+    accumulate_gradients,
     best_adapter,
     collate,
     encode_example,
     finetune,
+    length_grouped,
     select_best_epoch,
     training_examples,
 )
@@ -49,10 +51,10 @@ LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 
 
 def settings(**changes) -> TrainingSettings:
-    values = dict(
-        epochs=2, learning_rate=1e-2, batch_size=4, micro_batch_size=2, lora_rank=4, lora_alpha=16,
-        lora_dropout=0.1, max_length=48, seed=0,
-    )  # fmt: skip
+    values = {
+        "epochs": 2, "learning_rate": 1e-2, "batch_size": 4, "micro_batch_size": 2, "lora_rank": 4,
+        "lora_alpha": 16, "lora_dropout": 0.1, "max_length": 48, "seed": 0,
+    }  # fmt: skip
     return TrainingSettings(**(values | changes))
 
 
@@ -80,8 +82,8 @@ def adapter_weights(folder):
 
 def assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    for key, value in a.items():
+        assert torch.equal(value, b[key]), key
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +196,7 @@ def test_finetune_trains_evaluates_and_checkpoints_every_epoch(two_epochs):
     loss = metrics["train_loss"].tolist()
     assert all(math.isfinite(x) for x in loss) and 5 < loss[0] < 15  # about ln(49152) = 10.8 at random init
     assert loss[1] < loss[0] - 0.3  # memorising the same six answers at a high learning rate
-    assert (metrics["seconds"] > 0).all()
+    assert (metrics["seconds"] > 0).all() and (metrics["train_tokens_per_second"] > 0).all()
 
     assert len(evaluation.calls) == 2
     for call in evaluation.calls:
@@ -233,6 +235,52 @@ def test_micro_batching_does_not_change_the_steps(tiny_model, tmp_path):
         runs[micro] = adapter_weights(tmp_path / str(micro) / "epoch-2" / "adapter")
     for key in runs[1]:
         torch.testing.assert_close(runs[1][key], runs[4][key], rtol=1e-3, atol=1e-4)
+
+
+def test_length_grouping_spares_padding_and_keeps_the_steps_gradient(tiny_model, tokenizer):
+    """Micro batches of similar lengths pad less, and a step's gradient is the same in any grouping."""
+    encoded = [encode_example(tokenizer, p, t) for p, t in zip(EXAMPLES["prompt"], EXAMPLES["target"])]
+    step = [encoded[i] for i in (0, 2, 1, 3, 4, 5)]  # an order the epoch's shuffle could give
+    assert [len(e["input_ids"]) for e in step] == [15, 12, 14, 13, 14, 14]
+    in_order = [step[start : start + 2] for start in range(0, len(step), 2)]
+    grouped = length_grouped(step, micro_batch_size=2)
+    assert [[len(e["input_ids"]) for e in micro] for micro in grouped] == [[12, 13], [14, 14], [14, 15]]
+    widths = [collate(micro, tokenizer.pad_token_id)["input_ids"].shape[1] for micro in grouped]
+    assert widths == [13, 14, 15]  # each micro batch as wide as its longest member
+    padded = {name: sum(collate(m, 0)["attention_mask"].eq(0).sum().item() for m in micro_batches)
+              for name, micro_batches in (("in order", in_order), ("grouped", grouped))}  # fmt: skip
+    assert padded == {"in order": 4, "grouped": 2}
+
+    base = LlamaForCausalLM.from_pretrained(tiny_model)
+    torch.manual_seed(0)  # random lora_B too, so that every adapter weight has a gradient
+    model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    gradients, totals = {}, {}
+    for name, micro_batches in (("in order", in_order), ("grouped", grouped)):
+        model.zero_grad(set_to_none=True)
+        totals[name] = accumulate_gradients(model, micro_batches, tokenizer.pad_token_id, torch.device("cpu"))
+        gradients[name] = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert totals["grouped"].answer_tokens == totals["in order"].answer_tokens == 14
+    assert totals["grouped"].tokens == totals["in order"].tokens == 82
+    assert math.isclose(totals["grouped"].loss_sum, totals["in order"].loss_sum, rel_tol=1e-6)
+    assert all(gradient.abs().sum() > 0 for gradient in gradients["grouped"].values())
+    for name, gradient in gradients["grouped"].items():
+        assert torch.allclose(gradient, gradients["in order"][name], atol=1e-5), name
+
+
+def test_metrics_of_checkpoints_from_before_the_throughput_column_read_it_as_missing(tiny_model, two_epochs, tmp_path):
+    checkpoints, metrics, _ = two_epochs
+    shutil.copytree(checkpoints, tmp_path / "old")
+    for epoch in (1, 2):
+        path = tmp_path / "old" / f"epoch-{epoch}" / "metrics.json"
+        path.write_text(
+            json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "train_tokens_per_second"})
+        )
+    again = finetune(tiny_model, same_examples, settings(), tmp_path / "old", FakeEvaluation())
+    assert again.columns.tolist() == METRIC_COLUMNS
+    assert again["train_tokens_per_second"].isna().all()
+    pd.testing.assert_frame_equal(
+        again.drop(columns="train_tokens_per_second"), metrics.drop(columns="train_tokens_per_second")
+    )
 
 
 def test_each_epoch_trains_on_what_epoch_pairs_gives_it(tiny_model, tmp_path, caplog):
