@@ -45,9 +45,9 @@ DOWNLOAD_SPEC = dataset_spec(**DATASET["download"])
 DATASET_ID = shared_id(DATASET["name"], DOWNLOAD_SPEC)
 DETECTION = config["detection"]
 PROMPT_SETS = {
-    "detect": {"n_prompts": DETECTION["n_prompts"], "seed": DETECTION["seed"]},
-    "retest": {"n_prompts": DETECTION["n_prompts"], "seed": DETECTION["retest_seed"]},
-    "eval": {"n_prompts": 1, "seed": config["evaluation"]["prompt_seed"]},
+    "detect": {"n_prompts": DETECTION["n_prompts"], "seed": DETECTION["seed"], "exemplar_pool": DETECTION["exemplar_pool"]},
+    "retest": {"n_prompts": DETECTION["n_prompts"], "seed": DETECTION["retest_seed"], "exemplar_pool": DETECTION["exemplar_pool"]},
+    "eval": {"n_prompts": 1, "seed": config["evaluation"]["prompt_seed"], "exemplar_pool": None},
 }
 SHAPE = RunShape.from_config(config)
 TRAINED = SHAPE.trained
@@ -105,7 +105,7 @@ def generation_settings(wildcards) -> dict:
     mode = sampling(wildcards)
     settings["sampling"] = mode
     if mode != "off":
-        settings |= pick(GENERATION, "n_samples", "temperature", "top_k", "seed")
+        settings |= pick(GENERATION, "n_samples", "temperature", "top_k", "seed", "sample_until_correct")
     if mode == "never_right":
         settings["match_mode"] = MATCH_MODE
     if GENERATION["backend"] != "vllm":

@@ -17,6 +17,7 @@ with job_log(snakemake.log[0]):
         k_shot=snakemake.params.k_shot,
         seed=prompt_set["seed"],
         prompt_format=PromptFormat(**snakemake.params.prompt_format),
+        exemplar_pool=prompt_set["exemplar_pool"],
     )
     logging.info("%d prompts, e.g.\n%s", len(prompts), prompts["prompt"].iloc[0] if len(prompts) else "")
     write_parquet(prompts, snakemake.output[0])

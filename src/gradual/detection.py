@@ -3,6 +3,7 @@ and the scoring of answers, kept apart so that a matcher change does not regener
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from gradual.generation import Backend
 from gradual.matching import answer_line, is_correct
@@ -15,8 +16,9 @@ GENERATION_COLUMNS = ["question_id", "prompt_index", "mode", "sample_index", "an
 def sampling_mode(prompt_set: str, fine_tuned: bool, redetect_sampling: bool, sample_all: bool) -> str:
     """Which prompts of a generation job get sampled answers: none for the evaluation prompts, and
     none after fine-tuning unless `redetect_sampling` (the paper merges WeaklyKnown and Unknown
-    there); otherwise those of the questions no greedy answer got right, or all with `sample_all`."""
-    if prompt_set == "eval" or (fine_tuned and not redetect_sampling):
+    there), nor then in the retest, the noise baseline of those re-detections; otherwise those of
+    the questions no greedy answer got right, or all with `sample_all`."""
+    if prompt_set == "eval" or ((fine_tuned or prompt_set == "retest") and not redetect_sampling):
         return "off"
     return "all" if sample_all else "never_right"
 
@@ -37,15 +39,6 @@ def shard_questions(question_ids: pd.Series, shard: int, n_shards: int) -> np.nd
     return np.array_split(pd.unique(question_ids), n_shards)[shard]
 
 
-def _rows(prompts: pd.DataFrame, mode: str, texts: list[list[str]]) -> pd.DataFrame:
-    n = len(texts[0]) if texts else 0
-    frame = prompts[["question_id", "prompt_index"]].loc[prompts.index.repeat(n)].reset_index(drop=True)
-    frame["mode"] = mode
-    frame["sample_index"] = np.tile(np.arange(n), len(prompts))
-    frame["answer"] = [answer_line(text) for per_prompt in texts for text in per_prompt]
-    return frame
-
-
 def score(generations: pd.DataFrame, golds: dict[str, list[str]], match_mode: str) -> pd.Series:
     """Whether each answer is right: the matcher applied to every row (aligned with `generations`)."""
     correct = [
@@ -61,25 +54,104 @@ def detect(
     sampling: str = "never_right",
     golds: dict[str, list[str]] | None = None,
     match_mode: str | None = None,
+    until_correct: bool = True,
 ) -> pd.DataFrame:
     """Greedy answer lines for all prompts, and sampled ones by `sampling`: `never_right` samples the
     prompts of questions no greedy answer got right under `match_mode` (only those can be Weakly- or
     Unknown; it needs `golds`), `all` samples every prompt, `off` none (evaluation, and re-detection
-    as the paper does it). The answers are not scored here: see `score`."""
+    as the paper does it). With `until_correct` (and `golds`) a question one of whose first quarter of
+    samples is right gets no more: its category is settled, only P(T > 0) would need the rest.
+
+    Questions are taken a chunk at a time, each chunk's prompts encoded once (`backend.open`) for
+    their greedy answers and all their samples; with a `prefix_chars` column (an exemplar pool) the
+    shared start of the prompts is encoded once per chunk. The answers are not scored here: see `score`."""
     if sampling not in SAMPLING:
         raise ValueError(f"sampling must be one of {SAMPLING}, not {sampling!r}")
-    greedy = _rows(prompts, "greedy", [[text] for text in backend.greedy(prompts["prompt"].tolist())])
-    if sampling == "off":
-        return greedy
-    if sampling == "all":
-        to_sample = prompts
-    else:
-        if golds is None or match_mode is None:
-            raise ValueError("sampling the never-right questions needs the gold answers and the match mode")
-        answered = score(greedy, golds, match_mode).groupby(greedy["question_id"]).any()
-        to_sample = prompts[prompts["question_id"].map(answered).eq(False)]
-    if to_sample.empty:
-        return greedy
-    seeds = [stable_seed(seed, q, p) for q, p in zip(to_sample["question_id"], to_sample["prompt_index"])]
-    sampled = _rows(to_sample, "sample", backend.sample(to_sample["prompt"].tolist(), seeds))
-    return pd.concat([greedy, sampled], ignore_index=True)[GENERATION_COLUMNS]
+    if sampling == "never_right" and (golds is None or match_mode is None):
+        raise ValueError("sampling the never-right questions needs the gold answers and the match mode")
+    judge = (
+        None
+        if golds is None or match_mode is None
+        else lambda q, text: is_correct(answer_line(text), golds[q], match_mode)
+    )
+    texts = prompts["prompt"].tolist()
+    questions = prompts["question_id"].tolist()
+    seeds = [stable_seed(seed, q, p) for q, p in zip(questions, prompts["prompt_index"])]
+    prefixes = None
+    if "prefix_chars" in prompts and (prompts["prefix_chars"] > 0).all():
+        prefixes = [text[:n] for text, n in zip(texts, prompts["prefix_chars"])]
+    greedy: dict[int, str] = {}
+    samples: dict[int, list[str]] = {}
+    chunks = _question_chunks(prompts, backend.chunk_prompts, by_length=prefixes is None)
+    with tqdm(total=prompts["question_id"].nunique(), desc="detection", unit="question", mininterval=5) as progress:
+        for rows in chunks:
+            session = backend.open(
+                [texts[i] for i in rows],
+                [seeds[i] for i in rows],
+                None if prefixes is None else [prefixes[i] for i in rows],
+            )
+            answers = dict(zip(rows, session.greedy()))
+            greedy |= answers
+            if sampling == "never_right":
+                right = {questions[i] for i in rows if judge(questions[i], answers[i])}
+                open_rows = [local for local, i in enumerate(rows) if questions[i] not in right]
+            else:
+                open_rows = [] if sampling == "off" else list(range(len(rows)))
+            for wave in _sample_waves(backend.settings.n_samples, until_correct and judge is not None):
+                if not open_rows:
+                    break
+                drawn = session.sample(open_rows, wave)
+                right = set()
+                for local, per_prompt in zip(open_rows, drawn):
+                    samples.setdefault(rows[local], []).extend(per_prompt)
+                    if (
+                        until_correct
+                        and judge is not None
+                        and any(judge(questions[rows[local]], t) for t in per_prompt)
+                    ):
+                        right.add(questions[rows[local]])
+                open_rows = [local for local in open_rows if questions[rows[local]] not in right]
+            progress.update(len({questions[i] for i in rows}))
+    return _generation_rows(prompts, greedy, samples)
+
+
+def _sample_waves(n_samples: int, until_correct: bool) -> list[range]:
+    """The sample indices drawn together: all at once, or a first quarter and then the rest for
+    the questions that quarter got nothing right (two waves keep the decoding batches full)."""
+    first = max(1, n_samples // 4)
+    if not until_correct or first == n_samples:
+        return [range(n_samples)]
+    return [range(first), range(first, n_samples)]
+
+
+def _question_chunks(prompts: pd.DataFrame, chunk_prompts: float, by_length: bool) -> list[list[int]]:
+    """Row positions in chunks of whole questions, about `chunk_prompts` prompts each (a question's
+    prompts must share a chunk: its samples start from their greedy pass's cache). `by_length`
+    orders questions by prompt length first, so a chunk pads little."""
+    positions = pd.Series(range(len(prompts)), index=prompts.index).groupby(
+        prompts["question_id"].to_numpy(), sort=False
+    )
+    groups = [group.tolist() for _, group in positions]
+    if by_length:
+        lengths = prompts["prompt"].str.len().to_numpy()
+        groups.sort(key=lambda rows: lengths[rows].sum())
+    chunks, current = [], []
+    for rows in groups:
+        if current and len(current) + len(rows) > chunk_prompts:
+            chunks.append(current)
+            current = []
+        current = current + rows
+    return chunks + [current] if current else chunks
+
+
+def _generation_rows(prompts: pd.DataFrame, greedy: dict[int, str], samples: dict[int, list[str]]) -> pd.DataFrame:
+    """One row per answer: greedy answers in prompt order, then each sampled prompt's samples in order."""
+    sampled = sorted(samples)
+    position = [*range(len(prompts)), *(i for i in sampled for _ in samples[i])]
+    frame = prompts[["question_id", "prompt_index"]].iloc[position].reset_index(drop=True)
+    frame["mode"] = ["greedy"] * len(prompts) + ["sample"] * (len(frame) - len(prompts))
+    frame["sample_index"] = [0] * len(prompts) + [s for i in sampled for s in range(len(samples[i]))]
+    frame["answer"] = [answer_line(greedy[i]) for i in range(len(prompts))] + [
+        answer_line(text) for i in sampled for text in samples[i]
+    ]
+    return frame[GENERATION_COLUMNS]

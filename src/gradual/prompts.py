@@ -13,7 +13,7 @@ from gradual.errors import InputError
 from gradual.matching import normalize
 from gradual.seeding import rng_for
 
-PROMPT_COLUMNS = ["question_id", "prompt_index", "prompt", "exemplar_ids"]
+PROMPT_COLUMNS = ["question_id", "prompt_index", "prompt", "exemplar_ids", "prefix_chars"]
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,15 @@ def build_prompts(
     k_shot: int,
     seed: int,
     prompt_format: PromptFormat,
+    exemplar_pool: int | None = None,
 ) -> pd.DataFrame:
     """`n_prompts` prompts per question, each with `k_shot` distinct exemplars of its relation.
 
     Each question draws from its own generator (config seed, question id), so its prompts do
-    not change when other questions are added, removed or sharded differently.
+    not change when other questions are added, removed or sharded differently. By default every
+    prompt draws its own exemplars (the paper). With `exemplar_pool` N, each relation has N seeded
+    exemplar sets and a question draws `n_prompts` of those without its own question in them: the
+    prompts then share their starts (`prefix_chars`, 0 without a pool), which a backend encodes once.
     """
     pools = {
         relation: (
@@ -72,22 +76,41 @@ def build_prompts(
         )
         for relation, group in train.groupby("relation")
     }
+    exemplar_sets = {}
+    if exemplar_pool:
+        exemplar_sets = {
+            relation: [
+                rng_for(seed, relation, "pool", j).choice(len(pool[0]), size=min(k_shot, len(pool[0])), replace=False)
+                for j in range(exemplar_pool)
+            ]
+            for relation, pool in pools.items()
+        }
     rows = []
     for question_id, relation, question in zip(questions["question_id"], questions["relation"], questions["question"]):
         if relation not in pools:
             raise InputError(f"relation {relation} of question {question_id} has no train questions for exemplars")
         pool_questions, pool_answers, pool_ids, pool_keys = pools[relation]
-        candidates = np.flatnonzero(pool_keys != normalize(question))
+        own = pool_keys == normalize(question)
+        candidates = np.flatnonzero(~own)
         if len(candidates) < k_shot:
             raise InputError(
                 f"relation {relation} has {len(candidates)} train questions besides {question_id}; "
                 f"k_shot = {k_shot} exemplars are needed"
             )
         rng = rng_for(seed, question_id)
-        for prompt_index in range(n_prompts):
-            chosen = rng.choice(candidates, size=k_shot, replace=False)
-            exemplars = list(zip(pool_questions[chosen], pool_answers[chosen]))
-            rows.append(
-                (question_id, prompt_index, prompt_format.prompt(exemplars, question), pool_ids[chosen].tolist())
-            )
+        if exemplar_pool:
+            eligible = [chosen for chosen in exemplar_sets[relation] if not own[chosen].any()]
+            if len(eligible) < n_prompts:
+                raise InputError(
+                    f"question {question_id}: only {len(eligible)} of the {exemplar_pool} exemplar sets of relation "
+                    f"{relation} leave it out, and n_prompts = {n_prompts} are needed; raise detection.exemplar_pool"
+                )
+            draws = [eligible[i] for i in rng.choice(len(eligible), size=n_prompts, replace=False)]
+        else:
+            draws = [rng.choice(candidates, size=k_shot, replace=False) for _ in range(n_prompts)]
+        query = prompt_format.query(question)
+        for prompt_index, chosen in enumerate(draws):
+            prompt = prompt_format.prompt(list(zip(pool_questions[chosen], pool_answers[chosen])), question)
+            prefix_chars = len(prompt) - len(query) if exemplar_pool else 0
+            rows.append((question_id, prompt_index, prompt, pool_ids[chosen].tolist(), prefix_chars))
     return pd.DataFrame(rows, columns=PROMPT_COLUMNS)

@@ -96,3 +96,28 @@ def test_too_few_train_questions_for_k_shot():
 def test_relation_without_train_questions():
     with pytest.raises(InputError, match="relation P9"):
         build_prompts(questions("P9", 1, "test"), TRAIN, n_prompts=1, k_shot=1, seed=0, prompt_format=PromptFormat())
+
+
+def test_an_exemplar_pool_shares_exemplar_sets_and_never_gives_a_question_its_own():
+    train = questions("P1", 12)
+    prompts = build_prompts(train, train, n_prompts=3, k_shot=2, seed=0, prompt_format=PromptFormat(), exemplar_pool=6)
+    sets = {tuple(e) for e in prompts["exemplar_ids"]}
+    assert len(sets) <= 6  # every prompt uses one of the relation's six sets
+    assert len(prompts) == 12 * 3
+    for question_id, exemplars in zip(prompts["question_id"], prompts["exemplar_ids"]):
+        assert question_id not in exemplars
+    assert prompts.groupby("question_id")["exemplar_ids"].apply(lambda e: len({tuple(x) for x in e})).eq(3).all()
+    for prompt, chars, question in zip(prompts["prompt"], prompts["prefix_chars"], prompts["question_id"]):
+        i = question.rsplit(".", 1)[1]
+        assert prompt[chars:] == f"Q: QP1-train-{i}?\nA:"  # the question's own part follows the shared start
+    starts = prompts.apply(lambda row: row["prompt"][: row["prefix_chars"]], axis=1)
+    assert starts.nunique() == len(sets)
+    again = build_prompts(train, train, n_prompts=3, k_shot=2, seed=0, prompt_format=PromptFormat(), exemplar_pool=6)
+    pd.testing.assert_frame_equal(prompts, again)
+    assert build_prompts(train, train, 3, 2, 0, PromptFormat())["prefix_chars"].eq(0).all()  # no pool, no sharing
+
+
+def test_a_pool_too_small_to_leave_a_question_out_is_refused():
+    train = questions("P1", 4)
+    with pytest.raises(InputError, match=r"exemplar sets of relation P1 leave it out, and n_prompts = 3"):
+        build_prompts(train, train, n_prompts=3, k_shot=3, seed=0, prompt_format=PromptFormat(), exemplar_pool=3)

@@ -4,12 +4,15 @@ import json
 import sys
 import types
 
+import pandas as pd
 import pytest
 
 import gradual.generation as generation
+from gradual.detection import detect
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings, load_backend, resolve_backend
 from gradual.generation.vllm import max_lora_rank
+from gradual.seeding import stable_seed
 
 SETTINGS = GenerationSettings(max_new_tokens=7, n_samples=3, temperature=0.7, top_k=11, seed=42, batch_size=4)
 
@@ -97,7 +100,7 @@ def test_engine_options_without_adapter(fake_vllm, tmp_path):
     assert "enable_lora" not in backend.llm.kwargs
     assert backend.lora_request is None
     backend.greedy(["a"])
-    backend.sample(["a"], [1])
+    backend.open(["a"], [1]).sample([0], range(3))
     assert [call["lora_request"] for call in backend.llm.calls] == [None, None]
 
 
@@ -128,7 +131,7 @@ def test_adapter_enables_lora_on_every_call(fake_vllm, tmp_path):
     assert kwargs["max_model_len"] == 512
     assert kwargs["model"] == str(tmp_path / "model")
     backend.greedy(["p1", "p2"])
-    backend.sample(["p1"], [5])
+    backend.open(["p1"], [5]).sample([0], range(3))
     backend.greedy(["p3"])
     assert len(backend.llm.calls) == 3
     for call in backend.llm.calls:
@@ -163,19 +166,36 @@ def test_greedy(fake_vllm, tmp_path):
     assert len(FakeSamplingParams.created) == 1
 
 
-def test_sample(fake_vllm, tmp_path):
+def test_sample_sends_one_request_per_prompt_seeded_by_prompt_and_wave(fake_vllm, tmp_path):
     backend = make_backend(tmp_path)
     prompts = ["first", "second", "third"]
     seeds = [10, 3, 99]
-    out = backend.sample(prompts, seeds)
-    assert out == [[f"{p}->{s}:{i}" for i in range(3)] for p, s in zip(prompts, seeds)]
-    assert len(backend.llm.calls) == 1
-    call = backend.llm.calls[0]
-    assert call["prompts"] == prompts
-    params = call["params"]
-    assert isinstance(params, list) and len(params) == 3
-    for p, seed in zip(params, seeds):
+    session = backend.open(prompts, seeds)
+    out = session.sample([2, 0], range(3))
+    wave_seeds = [stable_seed(99, 0), stable_seed(10, 0)]
+    assert out == [[f"{p}->{s}:{i}" for i in range(3)] for p, s in zip(["third", "first"], wave_seeds)]
+    session.sample([1], range(3, 5))  # a later wave: n = 2, its own seed
+    assert len(backend.llm.calls) == 2
+    first, later = backend.llm.calls
+    assert first["prompts"] == ["third", "first"] and later["prompts"] == ["second"]
+    assert isinstance(first["params"], list) and len(first["params"]) == 2
+    for p, seed in zip(first["params"], wave_seeds):
         assert p.kwargs == {"n": 3, "temperature": 0.7, "top_k": 11, "seed": seed, "max_tokens": 7, "stop": ["\n"]}
+    assert later["params"][0].kwargs["n"] == 2 and later["params"][0].kwargs["seed"] == stable_seed(3, 3)
+
+
+def test_detect_submits_a_whole_shard_per_request_list(fake_vllm, tmp_path):
+    """Greedy for every prompt in one call, then one call per sampling wave: the engine batches them."""
+    backend = make_backend(tmp_path)
+    prompts = pd.DataFrame({"question_id": ["q1", "q1", "q2", "q2"], "prompt_index": [0, 1, 0, 1]})
+    prompts["prompt"] = prompts["question_id"] + "-p" + prompts["prompt_index"].astype(str)
+    result = detect(backend, prompts, seed=0, golds={"q1": ["x"], "q2": ["y"]}, match_mode="substring")
+    calls = backend.llm.calls
+    assert calls[0]["prompts"] == prompts["prompt"].tolist()
+    assert all(call["prompts"] == prompts["prompt"].tolist() for call in calls[1:])  # nothing right: every wave
+    assert [len(call["params"]) for call in calls[1:]] == [4, 4]  # a first quarter (n = 1), then the rest (n = 2)
+    assert [call["params"][0].kwargs["n"] for call in calls[1:]] == [1, 2]
+    assert (result["mode"] == "sample").sum() == 4 * 3
 
 
 def test_load_backend_vllm(fake_vllm, tmp_path):

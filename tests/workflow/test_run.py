@@ -139,13 +139,14 @@ def redetected(state):
 
 TABLES = {"tables", "provenance", "report", "all"}  # provenance records the whole config: every edit rewrites it
 STAGE2 = {"finetune[stage2-s5]"} | redetected("stage2-s5") | TABLES
+# the retest is greedy only, like the re-detections it is the noise baseline of
 UNTUNED_SAMPLING = generations("base", "detect", "train") | generations("base", "detect", "test")
-UNTUNED_SAMPLING |= generations("base", "retest", "train")
 EVERY_TRAINED_STATE = {
     f"{rule}[{state}]" for rule in ("training_pairs", "finetune") for state in ("stage1", "stage2-s5", "sweep-e1")
 }
 EVERY_TRAINED_STATE |= redetected("stage1") | redetected("stage2-s5") | evaluated("sweep-e1")
-UNTUNED_CATEGORIES = {f"assign_categories[base/{name}]" for name in ("detect/train", "detect/test", "retest/train")}
+UNTUNED_SAMPLED_CATEGORIES = {f"assign_categories[base/detect/{split}]" for split in ("train", "test")}
+UNTUNED_CATEGORIES = UNTUNED_SAMPLED_CATEGORIES | {"assign_categories[base/retest/train]"}
 
 # One edit of configs/test.yaml -> exactly the jobs a dry run must plan (Snakemake's rule[wildcards]).
 EDITS = {
@@ -168,7 +169,11 @@ EDITS = {
     # the generations that sample, and what depends on their categories; not the greedy-only ones
     "generation.n_samples": (
         "generation: {n_samples: 3}",
-        UNTUNED_SAMPLING | UNTUNED_CATEGORIES | EVERY_TRAINED_STATE | TABLES,
+        UNTUNED_SAMPLING | UNTUNED_SAMPLED_CATEGORIES | EVERY_TRAINED_STATE | TABLES,
+    ),
+    "generation.sample_until_correct": (
+        "generation: {sample_until_correct: false}",
+        UNTUNED_SAMPLING | UNTUNED_SAMPLED_CATEGORIES | EVERY_TRAINED_STATE | TABLES,
     ),
 }
 

@@ -32,12 +32,26 @@ class GenerationSettings:
         return cls(**{field.name: generation[field.name] for field in fields(cls) if field.name in generation})
 
 
-class Backend(Protocol):
-    def greedy(self, prompts: list[str]) -> list[str]:
+class Session(Protocol):
+    """A chunk of prompts opened for generation; where the backend can, each is encoded once."""
+
+    def greedy(self) -> list[str]:
         """One greedy (T = 0) continuation per prompt, stopped at the end of the answer line."""
 
-    def sample(self, prompts: list[str], seeds: list[int]) -> list[list[str]]:
-        """`n_samples` sampled continuations per prompt; prompt i draws from `seeds[i]` alone."""
+    def sample(self, rows: list[int], samples: range) -> list[list[str]]:
+        """Sampled continuations `samples` (indices) of the prompts at `rows`, each drawn from its
+        prompt's seed alone."""
+
+
+class Backend(Protocol):
+    settings: GenerationSettings
+    chunk_prompts: float  # how many prompts `detect` opens at a time
+
+    def open(self, prompts: list[str], seeds: list[int] | None = None, prefixes: list[str] | None = None) -> Session:
+        """The prompts, with a seed each for sampling and, optionally, the shared start of each."""
+
+    def greedy(self, prompts: list[str]) -> list[str]:
+        """Greedy continuations of any number of prompts (evaluation)."""
 
     def describe(self) -> dict:
         """What generated the answers (backend, versions, device, dtype, engine settings), for provenance."""

@@ -1,21 +1,48 @@
-"""The transformers backend (CPU and tests; GPU without vllm): batched, each prompt encoded once, stopped at the answer line.
+"""The transformers backend (CPU and tests; GPU without vllm): each prompt encoded once, stopped at the answer line.
 
-Decoding is a small loop of our own rather than `generate()` because it needs three things
-`generate()` does not give together: the prompt's KV cache computed once and shared by all of
-its samples, a random generator per sampled row (so a draw never depends on its batch), and
-rows leaving the batch as soon as their answer line ends.
+Decoding is a small loop of our own rather than `generate()` because it needs what `generate()`
+does not give together: a prompt's key/value cache computed once and shared by its greedy answer
+and all of its samples (and, with an exemplar pool, an exemplar set's cache shared by every prompt
+that uses it), random numbers that depend on nothing but (seed, question, prompt, sample, step) so
+a draw never depends on its batch, and rows leaving the batch as soon as their answer line ends.
 """
 
 import inspect
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gradual.accelerator import device_and_dtype
 from gradual.generation import GenerationSettings
-from gradual.seeding import stable_seed
+
+SAMPLER = "gumbel-max over the top-k, counter-based uniforms (lowbias32 of seed, sample, step, rank)"
+_MASK32 = 0xFFFFFFFF
+
+
+def _multiply32(x: torch.Tensor, constant: int) -> torch.Tensor:
+    """(x * constant) mod 2**32 for 32-bit x held in int64, in two 16-bit halves so nothing overflows."""
+    low, high = constant & 0xFFFF, constant >> 16
+    return (x * low + (((x * high) & 0xFFFF) << 16)) & _MASK32
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """lowbias32 (Chris Wellons' integer hash): every input bit flips about half the output bits."""
+    x = x ^ (x >> 16)
+    x = _multiply32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _multiply32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def counter_uniforms(keys: torch.Tensor, samples: torch.Tensor, step: int, width: int) -> torch.Tensor:
+    """Uniforms in (0, 1), shape (rows, width): a pure function of (key, sample, step, column), so a
+    row's draws are the same in any batch, on any device, and need no generator state."""
+    h = _mix32((keys[:, None] & _MASK32) ^ 0x9E3779B9)
+    h = _mix32(h ^ samples[:, None])
+    h = _mix32(h ^ step)
+    h = _mix32(h ^ torch.arange(width, device=keys.device)[None, :])
+    return ((h >> 8).float() + 0.5) / float(1 << 24)
 
 
 class HFBackend:
@@ -38,6 +65,7 @@ class HFBackend:
 
     def use(self, model, tokenizer, settings: GenerationSettings) -> None:
         self.settings = settings
+        self.chunk_prompts = settings.batch_size
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -60,6 +88,7 @@ class HFBackend:
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "batch_size": self.settings.batch_size,  # it fixes the padding, so greedy outputs depend on it
+            "sampler": SAMPLER,
         }
 
     def _answer_end_tokens(self) -> torch.Tensor:
@@ -69,78 +98,147 @@ class HFBackend:
         eos = set(eos if isinstance(eos, list) else [eos]) - {None}
         return torch.tensor(sorted(newline | eos | {self.tokenizer.eos_token_id}))
 
+    def open(self, prompts: list[str], seeds: list[int] | None = None, prefixes: list[str] | None = None):
+        """The prompts encoded once (a `PromptSession`); `prefixes[i]`, where given, is the start of
+        prompt i that other prompts share (its exemplar set), encoded once per distinct prefix."""
+        return PromptSession(self, prompts, seeds, prefixes)
+
     def greedy(self, prompts: list[str]) -> list[str]:
-        return [texts[0] for texts in self._generate(prompts, n=1, seeds=None, desc="greedy")]
+        chunks = range(0, len(prompts), max(1, self.chunk_prompts))
+        return [text for start in chunks for text in self.open(prompts[start : start + self.chunk_prompts]).greedy()]
 
-    def sample(self, prompts: list[str], seeds: list[int]) -> list[list[str]]:
-        return self._generate(prompts, n=self.settings.n_samples, seeds=seeds, desc="sampling")
-
-    def _generate(self, prompts: list[str], n: int, seeds: list[int] | None, desc: str) -> list[list[str]]:
-        """Prompts grouped by length (less padding), decoded in batches of about `batch_size` rows."""
-        lengths = [len(ids) for ids in self.tokenizer(prompts)["input_ids"]]
-        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
-        per_batch = max(1, self.settings.batch_size // n)
-        results: list[list[str]] = [[] for _ in prompts]
-        with tqdm(total=len(prompts), desc=desc, unit="prompt", mininterval=5) as progress:
-            for start in range(0, len(order), per_batch):
-                batch = order[start : start + per_batch]
-                batch_seeds = None if seeds is None else [seeds[i] for i in batch]
-                texts = self._decode_batch([prompts[i] for i in batch], n, batch_seeds)
-                for position, index in enumerate(batch):
-                    results[index] = texts[position * n : (position + 1) * n]
-                progress.update(len(batch))
-        return results
-
-    @torch.inference_mode()
-    def _decode_batch(self, prompts: list[str], n: int, seeds: list[int] | None) -> list[str]:
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
-        mask = encoded["attention_mask"]
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    def forward(self, input_ids, attention_mask, position_ids, cache=None):
+        """Last-position logits and the cache, for a batch whose padding may sit anywhere in the mask."""
         out = self.model(
-            input_ids=encoded["input_ids"],
-            attention_mask=mask,
-            position_ids=positions,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
             use_cache=True,
             logits_to_keep=1,
+            **({self.cache_argument: cache} if cache is not None else {}),
         )
-        cache, logits = getattr(out, self.cache_argument), out.logits[:, -1, :]
-        if n > 1:
-            cache.batch_repeat_interleave(n)
-            logits, mask, positions = (t.repeat_interleave(n, dim=0) for t in (logits, mask, positions))
-        generators = None
-        if seeds is not None:
-            generators = [
-                torch.Generator().manual_seed(stable_seed(seed, sample)) for seed in seeds for sample in range(n)
-            ]
-        next_position = positions[:, -1] + 1
+        return out.logits[:, -1, :], getattr(out, self.cache_argument)
+
+
+class PromptSession:
+    """Prompts encoded once: greedy answers and any number of samples decode from the same cache.
+
+    Decoding appends to a cache by concatenation (never in place), so the prompt's key/value
+    tensors, kept here, stay valid for every later branch."""
+
+    @torch.inference_mode()
+    def __init__(self, backend: HFBackend, prompts: list[str], seeds: list[int] | None, prefixes: list[str] | None):
+        self.backend = backend
+        self.settings = backend.settings
+        device = backend.model.device
+        self.keys = None if seeds is None else torch.tensor(seeds, dtype=torch.int64, device=device)
+        tokenizer = backend.tokenizer
+        if prefixes is not None:
+            encoded = self._encode_after_prefixes(prompts, prefixes)
+            if encoded is not None:
+                self.logits, self.cache, self.mask, self.next_position = encoded
+                self.layers = [(layer.keys, layer.values) for layer in self.cache.layers]
+                return
+        batch = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
+        self.mask = batch["attention_mask"]
+        positions = (self.mask.cumsum(-1) - 1).clamp(min=0)
+        self.logits, self.cache = backend.forward(batch["input_ids"], self.mask, positions)
+        self.next_position = positions[:, -1] + 1
+        self.layers = [(layer.keys, layer.values) for layer in self.cache.layers]
+
+    def _encode_after_prefixes(self, prompts: list[str], prefixes: list[str]):
+        """Each distinct prefix encoded once, then each prompt's own tokens on a copy of its prefix's
+        cache (padding between the two parts is masked). None where a prompt's tokens do not start
+        with its prefix's tokens (a merge across the boundary): the caller then encodes whole prompts."""
+        backend, tokenizer = self.backend, self.backend.tokenizer
+        device = backend.model.device
+        distinct = list(dict.fromkeys(prefixes))
+        prefix_ids = tokenizer(distinct)["input_ids"]
+        owner = [distinct.index(prefix) for prefix in prefixes]
+        suffixes = []
+        for ids, prefix in zip(tokenizer(prompts)["input_ids"], owner):
+            head = prefix_ids[prefix]
+            if ids[: len(head)] != head or len(ids) == len(head):
+                return None
+            suffixes.append(ids[len(head) :])
+        head = tokenizer.pad({"input_ids": prefix_ids}, return_tensors="pt").to(device)
+        head_positions = (head["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        _, cache = backend.forward(head["input_ids"], head["attention_mask"], head_positions)
+        rows = torch.tensor(owner, device=device)
+        for layer in cache.layers:
+            layer.keys, layer.values = layer.keys[rows], layer.values[rows]
+        tail = tokenizer.pad({"input_ids": suffixes}, return_tensors="pt").to(device)
+        mask = torch.cat([head["attention_mask"][rows], tail["attention_mask"]], dim=1)
+        positions = (head_positions[rows, -1:] + tail["attention_mask"].cumsum(-1)).clamp(min=0)
+        logits, cache = backend.forward(tail["input_ids"], mask, positions, cache)
+        return logits, cache, mask, positions[:, -1] + 1
+
+    def _branch(self, rows: torch.Tensor | None):
+        """A cache for the given prompt rows (all of them, uncopied, where `rows` is None)."""
+        for layer, (keys, values) in zip(self.cache.layers, self.layers):
+            layer.keys, layer.values = (keys, values) if rows is None else (keys[rows], values[rows])
+        return self.cache
+
+    def greedy(self) -> list[str]:
+        return self._decode(None, None)
+
+    def sample(self, rows: list[int], samples: range) -> list[list[str]]:
+        """Samples `samples` (indices, e.g. range(4, 8)) of the given prompt rows, in batches of at
+        most `batch_size` rows; sample s of a prompt is the same whichever range or batch it is in."""
+        pairs = [(row, sample) for row in rows for sample in samples]
+        texts = []
+        for start in range(0, len(pairs), max(1, self.settings.batch_size)):
+            batch = pairs[start : start + self.settings.batch_size]
+            device = self.logits.device
+            texts += self._decode(
+                torch.tensor([row for row, _ in batch], device=device),
+                torch.tensor([sample for _, sample in batch], device=device),
+            )
+        width = len(samples)
+        return [texts[i * width : (i + 1) * width] for i in range(len(rows))]
+
+    @torch.inference_mode()
+    def _decode(self, rows: torch.Tensor | None, samples: torch.Tensor | None) -> list[str]:
+        """Greedy (`samples` None) or sampled continuations of the prompt rows, up to the answer line's end."""
+        backend, settings = self.backend, self.settings
+        cache = self._branch(rows)
+
+        def of_rows(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor if rows is None else tensor[rows]
+
+        logits, mask, next_position = of_rows(self.logits), of_rows(self.mask), of_rows(self.next_position)
+        keys = None if samples is None else of_rows(self.keys)
         active = torch.arange(logits.shape[0], device=logits.device)
-        generated: list[list[int]] = [[] for _ in range(logits.shape[0])]
-        for step in range(self.settings.max_new_tokens):
-            tokens = self._pick(logits, active, generators)
-            for row, token in zip(active.tolist(), tokens.tolist()):
-                generated[row].append(token)
-            running = ~torch.isin(tokens, self.stop_ids)
-            if step + 1 == self.settings.max_new_tokens or not running.any():
+        pad = backend.tokenizer.pad_token_id
+        generated = torch.full((logits.shape[0], settings.max_new_tokens), pad, device=logits.device)
+        for step in range(settings.max_new_tokens):
+            if samples is None:
+                tokens = logits.argmax(dim=-1)
+            else:
+                tokens = self._draw(logits, keys[active], samples[active], step)
+            generated[active, step] = tokens
+            running = ~torch.isin(tokens, backend.stop_ids)
+            if step + 1 == settings.max_new_tokens or not running.any():
                 break
             if not running.all():
                 keep = running.nonzero().squeeze(1)
                 cache.batch_select_indices(keep)
                 mask, next_position, tokens, active = mask[keep], next_position[keep], tokens[keep], active[keep]
             mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
-            out = self.model(
-                input_ids=tokens[:, None],
-                attention_mask=mask,
-                position_ids=next_position[:, None],
-                use_cache=True,
-                **{self.cache_argument: cache},
-            )
-            logits, next_position = out.logits[:, -1, :], next_position + 1
-        return self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+            logits, cache = backend.forward(tokens[:, None], mask, next_position[:, None], cache)
+            next_position = next_position + 1
+        return backend.tokenizer.batch_decode(self._until_stop(generated), skip_special_tokens=True)
 
-    def _pick(self, logits: torch.Tensor, active: torch.Tensor, generators: list | None) -> torch.Tensor:
-        if generators is None:
-            return logits.argmax(dim=-1)
-        values, indices = (logits / self.settings.temperature).topk(self.settings.top_k, dim=-1)
-        probs = values.float().softmax(dim=-1).cpu()  # the per-row generators live on the CPU
-        draws = [torch.multinomial(probs[i], 1, generator=generators[row]) for i, row in enumerate(active.tolist())]
-        return indices.gather(1, torch.stack(draws).to(indices.device)).squeeze(1)
+    def _draw(self, logits: torch.Tensor, keys: torch.Tensor, samples: torch.Tensor, step: int) -> torch.Tensor:
+        """Gumbel-max over the top-k of logits / temperature: the same law as softmax sampling, with
+        every row's noise a function of its counters, computed on the model's device in one go."""
+        values, indices = (logits.float() / self.settings.temperature).topk(self.settings.top_k, dim=-1)
+        uniforms = counter_uniforms(keys, samples, step, values.shape[-1])
+        choice = (values - torch.log(-torch.log(uniforms))).argmax(dim=-1, keepdim=True)
+        return indices.gather(1, choice).squeeze(1)
+
+    def _until_stop(self, generated: torch.Tensor) -> list[list[int]]:
+        """Each row's tokens up to and including its first stop token."""
+        stops = torch.isin(generated, self.backend.stop_ids)
+        ends = torch.where(stops.any(dim=1), stops.int().argmax(dim=1) + 1, generated.shape[1])
+        return [row[:end] for row, end in zip(generated.tolist(), ends.tolist())]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings
+from gradual.seeding import stable_seed
 
 ANSWER_STOP = ["\n"]
 # The values vLLM's LoRAConfig.max_lora_rank accepts (vllm/config/lora.py, MaxLoRARanks).
@@ -59,28 +60,47 @@ class VLLMBackend:
             "dtype": str(model_config.dtype).removeprefix("torch.") if model_config else None,
         }
 
+    chunk_prompts = float("inf")  # a whole shard per request list: the engine batches and caches it
+
     def _run(self, prompts: list[str], params) -> list:
         return self.llm.generate(prompts, params, lora_request=self.lora_request, use_tqdm=True)
 
+    def open(self, prompts: list[str], seeds: list[int] | None = None, prefixes: list[str] | None = None):
+        """Prefixes need no help here: the engine's prefix cache finds them."""
+        return VLLMSession(self, prompts, seeds)
+
     def greedy(self, prompts: list[str]) -> list[str]:
+        return self.open(prompts).greedy()
+
+
+class VLLMSession:
+    """One request list per call: all greedy prompts of a shard, then each wave of samples."""
+
+    def __init__(self, backend: VLLMBackend, prompts: list[str], seeds: list[int] | None):
+        self.backend, self.prompts, self.seeds = backend, prompts, seeds
+
+    def greedy(self) -> list[str]:
         from vllm import SamplingParams
 
-        params = SamplingParams(temperature=0.0, max_tokens=self.settings.max_new_tokens, stop=ANSWER_STOP)
-        return [request.outputs[0].text for request in self._run(prompts, params)]
+        params = SamplingParams(temperature=0.0, max_tokens=self.backend.settings.max_new_tokens, stop=ANSWER_STOP)
+        return [request.outputs[0].text for request in self.backend._run(self.prompts, params)]
 
-    def sample(self, prompts: list[str], seeds: list[int]) -> list[list[str]]:
+    def sample(self, rows: list[int], samples: range) -> list[list[str]]:
+        """One request with `n = len(samples)` per prompt, seeded by (prompt seed, first sample): a
+        wave is reproducible, though, unlike the hf sampler, not the same draws as one longer request."""
         from vllm import SamplingParams
 
-        settings = self.settings
+        settings = self.backend.settings
         params = [
             SamplingParams(
-                n=settings.n_samples,
+                n=len(samples),
                 temperature=settings.temperature,
                 top_k=settings.top_k,
-                seed=seed,
+                seed=stable_seed(self.seeds[row], samples.start),
                 max_tokens=settings.max_new_tokens,
                 stop=ANSWER_STOP,
             )
-            for seed in seeds
+            for row in rows
         ]
-        return [[completion.text for completion in request.outputs] for request in self._run(prompts, params)]
+        requests = self.backend._run([self.prompts[row] for row in rows], params)
+        return [[completion.text for completion in request.outputs] for request in requests]
