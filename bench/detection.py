@@ -1,0 +1,186 @@
+"""Knowledge detection throughput: the project's `hf` backend against plain `transformers.generate`.
+
+    python bench/detection.py --model resources/models/smollm2-135m-instruct-<id> --questions 1 --threads 2
+    python bench/detection.py --model ... --questions 1 --threads 2 --exemplar-pool 20
+    python bench/detection.py --model ... --questions 25 --batch-size 1024          # on a GPU
+
+In one process, on the same prompts (EntityQuestions train questions, `--n-prompts` few-shot
+prompts each), the whole detection of the same questions, as each side does it:
+
+  (a) `generate()` one prompt at a time: a greedy answer, then `--samples` samples
+      (`num_return_sequences`) for every prompt;
+  (b) `generate()` on left-padded batches of `--batch-size` rows, greedy, then sampled with
+      `num_return_sequences` (so `batch-size / samples` prompts a batch), again every prompt;
+  (c) `gradual.detection.detect` with the `hf` backend, as a workflow job runs it: each prompt
+      encoded once, samples only for the questions no greedy answer got right, drawn until one
+      is right (`--full-samples` to draw them all), shared exemplar sets encoded once with
+      `--exemplar-pool`.
+
+All stop at the end of the answer line (the baselines through `eos_token_id`), run the same
+threads and batch size, and print questions per second, the ratios, peak memory (resident set
+on CPU, allocated on a GPU) and whether (c)'s greedy answers equal (a)'s.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from gradual.accelerator import device_and_dtype
+from gradual.categories import assign_categories
+from gradual.dataset import prepare, read_entityquestions
+from gradual.detection import detect, score
+from gradual.generation import GenerationSettings
+from gradual.generation.hf import HFBackend
+from gradual.matching import answer_line
+from gradual.prompts import PromptFormat, build_prompts
+
+RELATIONS = ["P17", "P19", "P36", "P40"]
+MATCH_MODE = "substring"  # the config's default
+
+
+def detection_prompts(data: Path, questions: int, n_prompts: int, exemplar_pool: int | None):
+    """The first `questions` train questions of each relation, exemplars from 100 train questions per relation."""
+    frame, templates = read_entityquestions(data, splits=["train"])
+    train = prepare(frame, templates, RELATIONS, per_relation={"train": 100}).splits["train"]
+    asked = train.groupby("relation", sort=False).head(questions).reset_index(drop=True)
+    prompts = build_prompts(asked, train, n_prompts, 4, 0, PromptFormat(), exemplar_pool)
+    golds = dict(zip(asked["question_id"], asked["answers"].map(list)))
+    return asked, prompts, golds
+
+
+class Peak:
+    """Peak memory over a block: resident set (Linux's VmHWM, reset through clear_refs) or CUDA allocations."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def __enter__(self):
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            Path("/proc/self/clear_refs").write_text("5")
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.gib = torch.cuda.max_memory_allocated() / 2**30
+        else:
+            status = Path("/proc/self/status").read_text().splitlines()
+            self.gib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 2**20
+
+
+def generate_baseline(model, tokenizer, prompts, settings, stop_ids, per_call: int) -> pd.DataFrame:
+    """Greedy then sampled answers of every prompt with `generate()`, `per_call` prompts a call."""
+    rows = []
+    for do_sample, n in ((False, 1), (True, settings.n_samples)):
+        prompts_per_call = per_call if not do_sample else max(1, per_call // n)
+        for start in range(0, len(prompts), prompts_per_call):
+            batch = prompts.iloc[start : start + prompts_per_call]
+            encoded = tokenizer(batch["prompt"].tolist(), return_tensors="pt", padding=True).to(model.device)
+            output = model.generate(
+                **encoded,
+                do_sample=do_sample,
+                num_return_sequences=n,
+                temperature=settings.temperature if do_sample else None,
+                top_k=settings.top_k if do_sample else None,
+                top_p=None,
+                max_new_tokens=settings.max_new_tokens,
+                eos_token_id=stop_ids,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            texts = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+            for i, text in enumerate(texts):
+                question, prompt_index = batch.iloc[i // n][["question_id", "prompt_index"]]
+                mode = "sample" if do_sample else "greedy"
+                rows.append((question, prompt_index, mode, i % n, answer_line(text)))
+    return pd.DataFrame(rows, columns=["question_id", "prompt_index", "mode", "sample_index", "answer"])
+
+
+def run(name: str, function, device, n_questions: int) -> tuple[dict, pd.DataFrame]:
+    with Peak(device) as peak:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        generations = function()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    sampled = int((generations["mode"] == "sample").sum())
+    figures = {"side": name, "seconds": round(seconds, 1), "questions/s": n_questions / seconds}
+    return figures | {"answers": len(generations), "sampled": sampled, "peak GiB": round(peak.gib, 2)}, generations
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a transformers model directory (resources/models/<name>-<id>)")
+    parser.add_argument("--data", default="../shared/data/entityquestions", help="an EntityQuestions copy")
+    parser.add_argument("--questions", type=int, default=1, help="train questions per relation (4 relations)")
+    parser.add_argument("--n-prompts", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--exemplar-pool", type=int, default=None)
+    parser.add_argument("--full-samples", action="store_true", help="(c) draws every sample (no early stop)")
+    parser.add_argument("--sides", default="abc", help="which sides to run, e.g. bc on a GPU where (a) is slow")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    settings = GenerationSettings(
+        max_new_tokens=16, n_samples=args.samples, temperature=0.5, top_k=40, batch_size=args.batch_size
+    )
+    asked, prompts, golds = detection_prompts(Path(args.data), args.questions, args.n_prompts, args.exemplar_pool)
+    device, dtype = device_and_dtype()
+    device = torch.device(device)
+    ours = HFBackend(args.model, settings)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, padding_side="left")
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device).eval()
+    stop_ids = ours.stop_ids.tolist()
+    sides = {
+        "a": (
+            "(a) generate, one prompt a call",
+            lambda: generate_baseline(model, tokenizer, prompts, settings, stop_ids, 1),
+        ),
+        "b": (
+            f"(b) generate, batches of {args.batch_size} rows",
+            lambda: generate_baseline(model, tokenizer, prompts, settings, stop_ids, args.batch_size),
+        ),
+        "c": (
+            "(c) gradual hf backend",
+            lambda: detect(ours, prompts, 0, "never_right", golds, MATCH_MODE, until_correct=not args.full_samples),
+        ),
+    }
+    n_questions = len(asked)
+    rows, outputs = [], {}
+    for key in args.sides:
+        name, function = sides[key]
+        figures, outputs[key] = run(name, function, device, n_questions)
+        categories = assign_categories(asked, outputs[key].assign(correct=score(outputs[key], golds, MATCH_MODE)))
+        rows.append(figures | categories["category"].value_counts().to_dict())
+        print(rows[-1], flush=True)
+    table = pd.DataFrame(rows).fillna(0).set_index("side")
+    print(
+        f"\n{n_questions} questions ({', '.join(RELATIONS)}), {len(prompts)} prompts, {args.samples} samples at T=0.5 "
+        f"top-k 40, batch {args.batch_size} rows, {args.threads} threads, {device} {dtype}, "
+        f"exemplar pool {args.exemplar_pool}, {'full sampling' if args.full_samples else 'sampling until correct'}"
+    )
+    print(table.round(3).to_string())
+    speed = dict(zip(args.sides, table["questions/s"]))
+    for key in "ab":
+        if key in speed and "c" in speed:
+            print(f"(c) / ({key}) in questions per second: {speed['c'] / speed[key]:.1f}x")
+    if "a" in outputs and "c" in outputs:
+        greedy = {
+            key: outputs[key][outputs[key]["mode"] == "greedy"].set_index(["question_id", "prompt_index"])
+            for key in "ac"
+        }
+        equal = (greedy["a"]["answer"] == greedy["c"]["answer"].reindex(greedy["a"].index)).sum()
+        print(f"greedy answers of (c) equal to (a)'s: {equal} of {len(greedy['a'])}")
+
+
+if __name__ == "__main__":
+    main()
