@@ -53,7 +53,8 @@ class HFBackend:
         if adapter_dir:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(adapter_dir))
+            # merged into the weights: generation then costs what the plain model costs
+            model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
         self.use(model, tokenizer, settings)
 
     @classmethod
