@@ -170,7 +170,7 @@ def test_a_prompt_too_long_for_the_context_is_refused_naming_its_question(smollm
 def real_questions():
     """Six train questions of the packaged sample data (three relations), with their golds."""
     frame, templates = read_entityquestions(SAMPLE_DATASET)
-    train = prepare(frame, templates, ["P36", "P50", "P176"]).splits["train"]
+    train = prepare(frame, templates, ["P17", "P19", "P175"]).splits["train"]  # partly, hardly and not known
     asked = train.groupby("relation", sort=False).head(2).reset_index(drop=True)
     return asked, train, dict(zip(asked["question_id"], asked["answers"].map(list)))
 
@@ -192,7 +192,7 @@ def test_detection_optimisations_keep_greedy_answers_and_categories(real_questio
     early = detect(backend, prompts, 0, "never_right", golds, "substring", until_correct=True)
     assert categories_of(asked, early, golds).equals(categories_of(asked, full, golds))
     assert (early["mode"] == "sample").sum() <= (full["mode"] == "sample").sum()
-    assert set(categories_of(asked, full, golds)) >= {"MaybeKnown", "Unknown"}  # the data exercise sampling
+    assert (full["mode"] == "sample").sum() >= 4 * 8  # some question no greedy answer got right: sampling is tested
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2)
     model = AutoModelForCausalLM.from_pretrained(smollm2, dtype=torch.float32).eval()
