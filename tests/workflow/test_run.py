@@ -62,8 +62,13 @@ def test_category_values(run):
     questions = read(paths.questions("train")).set_index("question_id")
     assert (categories["n_greedy"] == N_PROMPTS).all()
     never_right = categories["n_greedy_correct"] == 0
-    # only questions no greedy answer got right are sampled, each prompt N_SAMPLES times
-    assert (categories.loc[never_right, "n_sampled"] == N_PROMPTS * N_SAMPLES).all()
+    # only questions no greedy answer got right are sampled, each prompt N_SAMPLES times, except
+    # that sampling until correct stops after the first wave (N_SAMPLES // 4, at least 1) with a right one
+    unknown = categories["category"] == "Unknown"
+    assert (categories.loc[unknown, "n_sampled"] == N_PROMPTS * N_SAMPLES).all()
+    first_wave_right = categories["n_sampled_correct"] > 0
+    stopped = categories.loc[never_right & first_wave_right, "n_sampled"]
+    assert stopped.isin([N_PROMPTS * max(1, N_SAMPLES // 4), N_PROMPTS * N_SAMPLES]).all()
     assert (categories.loc[~never_right, "n_sampled"] == 0).all()
     assert categories["category"].tolist() == categorize(categories).tolist()
     by_question = categories.set_index(questions.loc[categories["question_id"], "question"].to_numpy())["category"]

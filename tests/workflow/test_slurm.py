@@ -159,7 +159,7 @@ def test_the_slurm_run_gives_the_local_runs_categories_and_tables(slurm_run, run
         )
         for path in local:
             expected, got = (pd.read_parquet(root / path) for root in (run.workdir, slurm.workdir))
-            timing = [column for column in ("seconds",) if column in expected]
+            timing = [column for column in ("seconds", "train_tokens_per_second") if column in expected]
             pd.testing.assert_frame_equal(got.drop(columns=timing), expected.drop(columns=timing), obj=str(path))
 
 
