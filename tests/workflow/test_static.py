@@ -47,9 +47,9 @@ def test_paper_configuration_builds_its_dag(workdir):
 
 def test_default_configuration_builds_its_dag(workdir):
     counts = job_counts(snakemake("-n", cwd=workdir).stdout)
-    # two shards for detection and retest, one for evaluation: untuned detect train/test, retest
-    # train, eval test; stage 1 and stage 2 (strategy 5) detect train/test and eval test
-    assert counts["generate"] == (2 + 2 + 2 + 1) + 2 * (2 + 2 + 1) and counts["finetune"] == 2
+    # one shard per job: untuned detect train/test, retest train, eval test; stage 1 and stage 2
+    # (strategy 5) detect train/test and eval test
+    assert counts["generate"] == (1 + 1 + 1 + 1) + 2 * (1 + 1 + 1) and counts["finetune"] == 2
     assert "download_dataset" not in counts
 
 
