@@ -74,6 +74,7 @@ def detect(
         if golds is None or match_mode is None
         else lambda q, text: is_correct(answer_line(text), golds[q], match_mode)
     )
+    stop_early = until_correct and judge is not None
     texts = prompts["prompt"].tolist()
     questions = prompts["question_id"].tolist()
     seeds = [stable_seed(seed, q, p) for q, p in zip(questions, prompts["prompt_index"])]
@@ -97,18 +98,14 @@ def detect(
                 open_rows = [local for local, i in enumerate(rows) if questions[i] not in right]
             else:
                 open_rows = [] if sampling == "off" else list(range(len(rows)))
-            for wave in _sample_waves(backend.settings.n_samples, until_correct and judge is not None):
+            for wave in _sample_waves(backend.settings.n_samples, stop_early):
                 if not open_rows:
                     break
                 drawn = session.sample(open_rows, wave)
                 right = set()
                 for local, per_prompt in zip(open_rows, drawn):
                     samples.setdefault(rows[local], []).extend(per_prompt)
-                    if (
-                        until_correct
-                        and judge is not None
-                        and any(judge(questions[rows[local]], t) for t in per_prompt)
-                    ):
+                    if stop_early and any(judge(questions[rows[local]], t) for t in per_prompt):
                         right.add(questions[rows[local]])
                 open_rows = [local for local in open_rows if questions[rows[local]] not in right]
             progress.update(len({questions[i] for i in rows}))
@@ -140,7 +137,7 @@ def _question_chunks(prompts: pd.DataFrame, chunk_prompts: float, by_length: boo
         if current and len(current) + len(rows) > chunk_prompts:
             chunks.append(current)
             current = []
-        current = current + rows
+        current.extend(rows)
     return chunks + [current] if current else chunks
 
 
