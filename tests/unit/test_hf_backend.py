@@ -186,25 +186,25 @@ def test_detection_optimisations_keep_greedy_answers_and_categories(real_questio
     exemplar pool give the same answers encoded with their shared prefix as whole."""
     asked, train, golds = real_questions
     prompts = build_prompts(asked, train, n_prompts=4, k_shot=4, seed=0, prompt_format=FORMAT)
-    settings = GenerationSettings(max_new_tokens=12, n_samples=8, temperature=1.0, batch_size=8)
+    settings = GenerationSettings(max_new_tokens=8, n_samples=4, temperature=1.0, batch_size=32)
     backend = HFBackend(smollm2, settings)
     full = detect(backend, prompts, 0, "never_right", golds, "substring", until_correct=False)
     early = detect(backend, prompts, 0, "never_right", golds, "substring", until_correct=True)
     assert categories_of(asked, early, golds).equals(categories_of(asked, full, golds))
     assert (early["mode"] == "sample").sum() <= (full["mode"] == "sample").sum()
-    assert (full["mode"] == "sample").sum() >= 4 * 8  # some question no greedy answer got right: sampling is tested
+    assert (full["mode"] == "sample").sum() >= 4 * 4  # some question no greedy answer got right: sampling is tested
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2)
     model = AutoModelForCausalLM.from_pretrained(smollm2, dtype=torch.float32).eval()
     greedy = full[full["mode"] == "greedy"]["answer"].tolist()
     for prompt, answer in zip(prompts["prompt"], greedy):
         encoded = tokenizer(prompt, return_tensors="pt")
-        reference = model.generate(**encoded, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+        reference = model.generate(**encoded, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.eos_token_id)
         assert answer == answer_line(tokenizer.decode(reference[0, encoded["input_ids"].shape[1] :]))
 
-    wide = HFBackend.from_model(backend.model, backend.tokenizer, replace(settings, batch_size=16))
+    narrow = HFBackend.from_model(backend.model, backend.tokenizer, replace(settings, batch_size=16))
     halves = [prompts[prompts["question_id"].isin(asked["question_id"][part])] for part in (slice(0, 4), slice(4, 6))]
-    sharded = pd.concat([detect(wide, half, 0, "never_right", golds, "substring", False) for half in halves])
+    sharded = pd.concat([detect(narrow, half, 0, "never_right", golds, "substring", False) for half in halves])
     columns = ["question_id", "prompt_index", "mode", "sample_index"]
     pd.testing.assert_frame_equal(
         sharded.sort_values(columns).reset_index(drop=True), full.sort_values(columns).reset_index(drop=True)

@@ -8,9 +8,11 @@ a draw never depends on its batch, and rows leaving the batch as soon as their a
 """
 
 import inspect
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gradual.accelerator import device_and_dtype
@@ -18,6 +20,9 @@ from gradual.generation import GenerationSettings
 
 SAMPLER = "gumbel-max over the top-k, counter-based uniforms (lowbias32 of seed, sample, step, rank)"
 _MASK32 = 0xFFFFFFFF
+# cuDNN's attention builds an execution plan for every new shape, and decoding changes the shape at
+# every step (the cache grows, finished rows leave): on a GPU, attention runs on the other kernels.
+GPU_ATTENTION_KERNELS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 def _multiply32(x: torch.Tensor, constant: int) -> torch.Tensor:
@@ -110,14 +115,16 @@ class HFBackend:
 
     def forward(self, input_ids, attention_mask, position_ids, cache=None):
         """Last-position logits and the cache, for a batch whose padding may sit anywhere in the mask."""
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=True,
-            logits_to_keep=1,
-            **({self.cache_argument: cache} if cache is not None else {}),
-        )
+        kernels = sdpa_kernel(GPU_ATTENTION_KERNELS) if input_ids.device.type == "cuda" else nullcontext()
+        with kernels:
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=True,
+                logits_to_keep=1,
+                **({self.cache_argument: cache} if cache is not None else {}),
+            )
         return out.logits[:, -1, :], getattr(out, self.cache_argument)
 
 
