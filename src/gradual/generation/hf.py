@@ -50,6 +50,11 @@ def counter_uniforms(keys: torch.Tensor, samples: torch.Tensor, step: int, width
     return ((h >> 8).float() + 0.5) / float(1 << 24)
 
 
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Each token's position counted over the unmasked tokens before it (left padding gets 0)."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
 class HFBackend:
     def __init__(self, model_dir: str | Path, settings: GenerationSettings, adapter_dir: str | Path | None = None):
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -140,19 +145,16 @@ class PromptSession:
         self.settings = backend.settings
         device = backend.model.device
         self.keys = None if seeds is None else torch.tensor(seeds, dtype=torch.int64, device=device)
-        tokenizer = backend.tokenizer
-        if prefixes is not None:
-            encoded = self._encode_after_prefixes(prompts, prefixes)
-            if encoded is not None:
-                self.logits, self.cache, self.mask, self.next_position = encoded
-                self.layers = [(layer.keys, layer.values) for layer in self.cache.layers]
-                return
-        batch = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
-        self.mask = batch["attention_mask"]
-        positions = (self.mask.cumsum(-1) - 1).clamp(min=0)
-        self.logits, self.cache = backend.forward(batch["input_ids"], self.mask, positions)
-        self.next_position = positions[:, -1] + 1
+        encoded = None if prefixes is None else self._encode_after_prefixes(prompts, prefixes)
+        self.logits, self.cache, self.mask, self.next_position = encoded or self._encode_whole(prompts)
         self.layers = [(layer.keys, layer.values) for layer in self.cache.layers]
+
+    def _encode_whole(self, prompts: list[str]):
+        batch = self.backend.tokenizer(prompts, return_tensors="pt", padding=True).to(self.backend.model.device)
+        mask = batch["attention_mask"]
+        positions = _positions(mask)
+        logits, cache = self.backend.forward(batch["input_ids"], mask, positions)
+        return logits, cache, mask, positions[:, -1] + 1
 
     def _encode_after_prefixes(self, prompts: list[str], prefixes: list[str]):
         """Each distinct prefix encoded once, then each prompt's own tokens on a copy of its prefix's
@@ -170,7 +172,7 @@ class PromptSession:
                 return None
             suffixes.append(ids[len(head) :])
         head = tokenizer.pad({"input_ids": prefix_ids}, return_tensors="pt").to(device)
-        head_positions = (head["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        head_positions = _positions(head["attention_mask"])
         _, cache = backend.forward(head["input_ids"], head["attention_mask"], head_positions)
         rows = torch.tensor(owner, device=device)
         for layer in cache.layers:
@@ -194,10 +196,9 @@ class PromptSession:
         """Samples `samples` (indices, e.g. range(4, 8)) of the given prompt rows, in batches of at
         most `batch_size` rows; sample s of a prompt is the same whichever range or batch it is in."""
         pairs = [(row, sample) for row in rows for sample in samples]
-        texts = []
+        texts, device = [], self.logits.device
         for start in range(0, len(pairs), max(1, self.settings.batch_size)):
             batch = pairs[start : start + self.settings.batch_size]
-            device = self.logits.device
             texts += self._decode(
                 torch.tensor([row for row, _ in batch], device=device),
                 torch.tensor([sample for _, sample in batch], device=device),
