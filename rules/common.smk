@@ -38,7 +38,7 @@ DATASET = config["dataset"]
 METHOD = config["method"]
 GENERATION = config["generation"]
 TRAINING = config["training"]
-MATCH_MODE = config["matching"]["mode"]
+MATCHING = config["matching"]
 MODEL_SPEC = model_spec(**{key: config["model"][key] for key in ("source", "file", "revision", "dtype")})
 MODEL_ID = shared_id(config["model"]["name"], MODEL_SPEC)
 DOWNLOAD_SPEC = dataset_spec(**DATASET["download"])
@@ -97,6 +97,12 @@ def sampling(wildcards) -> str:
     return sampling_mode(wildcards.prompt_set, wildcards.state != BASE, METHOD["redetect_sampling"], GENERATION["sample_all"])
 
 
+def scoring(split: str) -> dict:
+    """How a split's answers are scored: the matcher, and which gold answers count (any for train,
+    `matching.test_answers` for the held-out questions, as the paper scores its test set)."""
+    return {"mode": MATCHING["mode"], "answers": "any" if split == "train" else MATCHING["test_answers"]}
+
+
 def generation_settings(wildcards) -> dict:
     """The generation values a job uses: sampling values only where it samples, the matcher only
     where it picks which questions to sample, engine options only for the backend that takes them."""
@@ -107,7 +113,7 @@ def generation_settings(wildcards) -> dict:
     if mode != "off":
         settings |= pick(GENERATION, "n_samples", "temperature", "top_k", "seed", "sample_until_correct")
     if mode == "never_right":
-        settings["match_mode"] = MATCH_MODE
+        settings["scoring"] = scoring(wildcards.split)
     if GENERATION["backend"] != "vllm":
         settings["batch_size"] = GENERATION["batch_size"]
     if GENERATION["backend"] != "hf":
@@ -154,27 +160,29 @@ def finetune_inputs(wildcards):
 
 
 def training_settings(wildcards) -> dict:
-    """The training values of one state: its stage's rate and decay, its epochs (the sweep has its
-    own), and the replay ratio only for a strategy that replays."""
+    """The training values of one state: its stage's epochs, rate and decay (the sweep has its own
+    epochs), and the replay ratio only for a strategy that replays."""
     stage = parse_stage(wildcards.state)
     settings = pick(
         TRAINING, "batch_size", "micro_batch_size", "lora_rank", "lora_alpha", "lora_dropout", "target_modules",
         "warmup_ratio", "max_length", "seed", "selection_split",
     )  # fmt: skip
     settings |= TRAINING["stage1" if stage.number == 1 else "stage2"]
-    settings["epochs"] = stage.epochs or TRAINING["epochs"]
+    settings["epochs"] = stage.epochs or settings["epochs"]
     replays = stage.strategy is not None and get_strategy(stage.strategy).replay
     settings["replay_ratio"] = METHOD["replay_ratio"] if replays else 0.0
     return settings
 
 
 def table_inputs(wildcards):
-    paths = {"categories": PATHS.categories, "evaluation": PATHS.evaluation, "metrics": PATHS.training_metrics}
-    arguments = {"categories": ("detect", "train"), "evaluation": ("test",), "metrics": ()}
-    inputs = {
-        kind: [paths[kind](state, *arguments[kind]) for state in states]
-        for kind, states in SHAPE.input_states().items()
+    paths = {
+        "categories": lambda state: PATHS.categories(state, "detect", "train"),
+        "evaluation": lambda state: PATHS.evaluation(state, "test"),
+        "metrics": PATHS.training_metrics,
+        "training": PATHS.training_pairs,
     }
+    inputs = {kind: [paths[kind](state) for state in states] for kind, states in SHAPE.input_states().items()}
+    inputs["replay_pools"] = [PATHS.replay_pool(state) for state in SHAPE.input_states()["training"]]
     inputs |= {"questions": PATHS.questions("train"), "retest": PATHS.categories(BASE, "retest", "train")}
     if SHAPE.detects_test:
         inputs["test_categories"] = PATHS.categories(BASE, "detect", "test")
@@ -187,10 +195,16 @@ def table_outputs():
     return [PATHS.table(name, "parquet") for name in TABLES] + markdown
 
 
+def detected_splits(state: str) -> list[str]:
+    """The splits a state's categories are made for: those of `detection.splits` for the untuned
+    model, train only for a trained state (no table reads a trained state's test categories)."""
+    return DETECTION["splits"] if state == BASE else ["train"]
+
+
 def all_generations():
     """Every generation shard the run makes: detection and retest of the untuned model, re-detection
     of the trained states, and every state's evaluation."""
-    detections = [(state, "detect", split) for state in [BASE, *TRAINED] for split in DETECTION["splits"]]
+    detections = [(state, "detect", split) for state in [BASE, *TRAINED] for split in detected_splits(state)]
     evaluations = [(state, "eval", "test") for state in [BASE, *TRAINED, *SWEEP]]
     sets = [*detections, (BASE, "retest", "train"), *evaluations]
     return [path for state, prompt_set, split in sets for path in generation_shards(state, prompt_set, split)]
@@ -200,7 +214,7 @@ def final_outputs():
     categories = [
         PATHS.category_counts(state, "detect", split, ext)
         for state in [BASE, *TRAINED]
-        for split in DETECTION["splits"]
+        for split in detected_splits(state)
         for ext in ("parquet", "md")
     ]
     graph = [PATHS.graph("edges"), PATHS.graph("nodes")]

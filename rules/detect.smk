@@ -32,7 +32,7 @@ rule assign_categories:
         counts_md=PATHS.category_counts(ext="md"),
     params:
         sampled=lambda wildcards: sampling(wildcards) != "off",
-        match_mode=MATCH_MODE,
+        scoring=lambda wildcards: scoring(wildcards.split),
     wildcard_constraints:
         prompt_set="detect|retest",
     log:
@@ -53,7 +53,7 @@ rule score_evaluation:
     output:
         PATHS.evaluation(),
     params:
-        match_mode=MATCH_MODE,
+        scoring=lambda wildcards: scoring(wildcards.split),
     log:
         PATHS.log("score_evaluation", "state", "split"),
     benchmark:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gradual.detection import detect, score
+from gradual.detection import detect, gold_answers, score
 from gradual.fingerprint import digest
 from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
@@ -49,14 +49,14 @@ with job_log(snakemake.log[0]):
         scores = {}
         for split, (prompts, questions) in evaluation_sets.items():
             answers = detect(backend, prompts, generation.seed, sampling="off")
-            correct = score(answers, dict(zip(questions["question_id"], questions["answers"])), params.match_mode)
+            correct = score(answers, gold_answers(questions, params.scoring["answers"]), params.scoring["mode"])
             scores[f"{split}_accuracy"] = float(correct.mean()) if len(correct) else 0.0
         return scores
 
     # What the checkpoints depend on besides the training itself: a change to either retrains.
     context = {
         "model": digest(json.loads(Path(inputs.model).read_text())),
-        "evaluation": digest({"sets": evaluation_sets, "settings": params.evaluation, "match_mode": params.match_mode}),
+        "evaluation": digest({"sets": evaluation_sets, "settings": params.evaluation, "scoring": params.scoring}),
     }
     init_adapter = inputs.get("init_adapter")
     model = folder_of(inputs.model)

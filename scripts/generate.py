@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from gradual.detection import detect, shard_questions
+from gradual.detection import detect, gold_answers, shard_questions
 from gradual.generation import GenerationSettings, check_prompt_lengths, context_length, load_backend
 from gradual.io import write_parquet
 from gradual.logs import job_log
@@ -27,14 +27,12 @@ with job_log(snakemake.log[0]):
     limit = context_length(model, engine_options)
     check_prompt_lengths(prompts, AutoTokenizer.from_pretrained(model), limit, settings.max_new_tokens)
     backend = load_backend(config["backend"], model, settings, snakemake.input.get("adapter"), engine_options)
-    golds = None
+    golds, match_mode = None, None
     if config["sampling"] == "never_right":
         questions = pd.read_parquet(snakemake.input.questions, columns=["question_id", "answers"])
-        golds = dict(zip(questions["question_id"], questions["answers"].map(list)))
+        golds, match_mode = gold_answers(questions, config["scoring"]["answers"]), config["scoring"]["mode"]
     until_correct = config.get("sample_until_correct", False)
-    generations = detect(
-        backend, prompts, settings.seed, config["sampling"], golds, config.get("match_mode"), until_correct
-    )
+    generations = detect(backend, prompts, settings.seed, config["sampling"], golds, match_mode, until_correct)
     logging.info("%d generations, %d sampled", len(generations), int((generations["mode"] == "sample").sum()))
     produced_by = backend.describe() | {
         "questions": len(shard),

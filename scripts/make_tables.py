@@ -18,6 +18,10 @@ with job_log(snakemake.log[0]):
 
     questions = pd.read_parquet(inputs.questions)
     categories = per_state("categories")
+    trained_on = {
+        state: set(pd.read_parquet(pairs)["question_id"]) | set(pd.read_parquet(pool)["question_id"])
+        for state, pairs, pool in zip(states["training"], inputs.training, inputs.replay_pools, strict=True)
+    }
     tables = make_tables(
         shape,
         questions=questions,
@@ -25,6 +29,7 @@ with job_log(snakemake.log[0]):
         retest=pd.read_parquet(inputs.retest),
         evaluations=per_state("evaluation"),
         metrics=per_state("metrics"),
+        trained_on=trained_on,
         test_categories=pd.read_parquet(inputs.test_categories) if "test_categories" in inputs.keys() else None,
     )
     for path in snakemake.output.tables:

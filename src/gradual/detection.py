@@ -10,6 +10,10 @@ from gradual.matching import answer_line, is_correct
 from gradual.seeding import stable_seed
 
 SAMPLING = ("never_right", "all", "off")
+# Which gold answers a response may match: the first only (the paper scores its test questions so,
+# 4.1.1: "for questions with multiple answers, we recorded a response as correct if the model
+# accurately generated the first answer") or any of them.
+GOLD_ANSWERS = ("first", "any")
 GENERATION_COLUMNS = ["question_id", "prompt_index", "mode", "sample_index", "answer"]
 
 
@@ -37,6 +41,16 @@ def shard_questions(question_ids: pd.Series, shard: int, n_shards: int) -> np.nd
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} is outside 0..{n_shards - 1}")
     return np.array_split(pd.unique(question_ids), n_shards)[shard]
+
+
+def gold_answers(questions: pd.DataFrame, which: str = "any") -> dict[str, list[str]]:
+    """question_id -> the gold answers a response to it may match (`which`: GOLD_ANSWERS)."""
+    if which not in GOLD_ANSWERS:
+        raise ValueError(f"gold answers must be one of {GOLD_ANSWERS}, not {which!r}")
+    answers = questions["answers"].map(list)
+    if which == "first":
+        answers = answers.map(lambda golds: golds[:1])
+    return dict(zip(questions["question_id"], answers))
 
 
 def score(generations: pd.DataFrame, golds: dict[str, list[str]], match_mode: str) -> pd.Series:

@@ -1,39 +1,50 @@
-"""The entity graph of the training pairs and the paper's Table 5, with a control group.
+"""The entity graph of the training pairs: the paper's Table 5, and a controlled analysis beside it.
 
-Li et al. (2024, Table 5) count the entities of pairs reclassified to MaybeKnown that are linked to
-the entities the model already half knew, but say neither whether they count entities or pairs nor
-how many would be linked by chance: one hub answer such as "France" links most pairs of a relation.
-This module fixes the definitions and compares the reclassified pairs with the pairs that stayed.
+The paper (Li et al., 2024, Table 5) builds a graph of two sets of pairs only: those MaybeKnown
+for the untuned model (Initial) and those WeaklyKnown for it and MaybeKnown after stage 1
+(Reclassified); the entities of a pair's question (its subject) and of its answer are nodes, the pair
+an undirected edge. It counts nodes: Initial, Reclassified, and Linked Reclassified, the reclassified
+nodes connected to Initial nodes (Qwen2-7B: 43,005 / 5,121 / 3,968). `paper_table5` computes exactly
+that, reading "connected to" as "joined by an edge of that graph to an Initial node" (a node that is
+Initial itself is joined to its own pair's other entity, so it counts): a path of any length would,
+through hub answers such as a country, link nearly every node of a relation and measure nothing.
 
-Definitions:
+What it cannot say is how many pairs would be linked by chance: one hub answer such as "France"
+links most pairs of a relation. `controlled_table` asks that of every train pair, for every
+comparison "before -> after" (stage 1 over the untuned model, stage 2 over stage 1), against a
+control group: the pairs of the same origin that stayed never right.
+
+Shared definitions:
 
 - Pair: a training question whose subject is known. Its subject entity is `normalize(subject)` and its
   answer entity `normalize(first gold answer)` (gradual.matching.normalize, the matcher's, so "Paris"
   and "paris " are one entity). A question whose subject is None (the relation template did not match)
   or normalises to "" is counted per relation as `without_subject` and left out of the graph and of
   every other count.
-- Graph: an undirected networkx MultiGraph with one node per entity and one edge per pair, between its
-  subject and answer, keyed by question_id (attribute `relation`). Parallel edges (two pairs on the
-  same entities) and self-loops (subject and answer the same entity) are kept.
-- Comparison "before -> after": only the pairs with a category in both states take part; the others
-  are left out of every count, but their edges stay in the graph (the model was trained on them either
-  way). In both states WeaklyKnown and Unknown are merged into WeaklyOrUnknown (merge_unknown), since
-  re-detection after fine-tuning draws no samples; callers pass the raw category tables.
+- Only the pairs with a category in both states take part. The state after is compared merged
+  (WeaklyKnown and Unknown as WeaklyOrUnknown: re-detection after fine-tuning draws no samples).
+- Per relation, a row is the same construction on that relation's pairs only (the paper's Table 5),
+  or the All row's counts restricted to that relation's pairs (the controlled table).
+
+The controlled table:
+
+- Graph: an undirected networkx MultiGraph with one node per entity and one edge per pair of the
+  train set (whatever its category), between its subject and answer, keyed by question_id (attribute
+  `relation`). Parallel edges (two pairs on the same entities) and self-loops are kept.
 - Initial entities I: the subject and answer entities of the pairs taking part that are MaybeKnown
-  before (HighlyKnown pairs are not Initial, as in the paper). I is taken over all relations and used
-  in every row; a row's `initial` column counts that row's Initial pairs (unit pairs) or their
-  distinct entities (unit nodes).
-- Reclassified pairs: WeaklyOrUnknown before, MaybeKnown after. Control pairs: WeaklyOrUnknown before
-  and after. Neither can be an Initial pair.
+  before (HighlyKnown pairs are not Initial, as in the paper). I is taken over all relations.
+- Origin rows: the pairs never right before (WeaklyKnown, Unknown, or WeaklyOrUnknown where the state
+  before was detected without samples) are grouped by that category, and all of them together
+  (WeaklyOrUnknown). Reclassified pairs of an origin: MaybeKnown after; control pairs: never right
+  after.
 - Pair link distance: 0 when the pair's subject or answer is in I; 1 when neither is but one of them is
   joined to an entity of I by the edge of another pair (any pair of the graph, whatever its category);
   otherwise the pair is not linked. The pair's own edge is never evidence: it could join an endpoint
   to I only if the other endpoint were in I, and then the distance is 0.
-- Node counts: the distinct entities of a group's pairs (reclassified or control; in a relation's row,
-  of that relation's pairs). An entity is linked for a group when it is in I or is adjacent to I in
-  the graph without the edges of the group's pairs (of all relations): the edge of a pair whose outcome
-  is being measured is never evidence for that outcome, so the subject of a reclassified pair whose
-  answer is Initial is not linked through that pair.
+- Node counts: the distinct entities of a group's pairs (reclassified or control of the row's origin;
+  in a relation's row, of that relation's pairs). An entity is linked for a group when it is in I or is
+  adjacent to I in the graph without the edges of the group's pairs (of all relations): the edge of a
+  pair whose outcome is being measured is never evidence for that outcome.
 - Statistics, on pairs only: the linked fraction of the reclassified and of the control pairs, each
   with a 95% Wilson interval; Fisher's exact two-sided test on [[reclassified linked, reclassified not
   linked], [control linked, control not linked]] and the conditional odds ratio with its 95% interval.
@@ -54,7 +65,7 @@ from scipy import stats
 from scipy.stats.contingency import odds_ratio
 from statsmodels.stats.proportion import proportion_confint
 
-from gradual.categories import ALL_CATEGORIES, MAYBE_KNOWN, WEAKLY_OR_UNKNOWN, merge_unknown
+from gradual.categories import ALL_CATEGORIES, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN, merge_unknown
 from gradual.dataset import relation_sort_key
 from gradual.matching import normalize
 
@@ -67,8 +78,20 @@ RECLASSIFIED = "reclassified"
 CONTROL = "control"
 PAIR_COLUMNS = ["question_id", "relation", "subject", "answer"]
 COMPARISON_COLUMNS = [*PAIR_COLUMNS, "before", "after", "group", "distance"]
-TABLE5_COLUMNS = [
+NEVER_RIGHT = (WEAKLY_KNOWN, UNKNOWN, WEAKLY_OR_UNKNOWN)
+PAPER_TABLE5_COLUMNS = [
+    "relation",
+    "without_subject",
+    "initial_pairs",
+    "reclassified_pairs",
+    "initial",
+    "reclassified",
+    "linked_reclassified",
+    "linked_fraction",
+]
+CONTROLLED_COLUMNS = [
     "comparison",
+    "origin",
     "relation",
     "unit",
     "without_subject",
@@ -214,21 +237,26 @@ def linked_entities(graph: nx.MultiGraph, entities, initial: set[str], excluded:
 
 
 def comparison_pairs(questions: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """The pairs of a comparison with their merged categories, group and link distance.
+    """The pairs of a comparison with their categories, group and link distance.
 
-    One row per pair with a subject and a category in both states: the PAIR_COLUMNS, before, after
-    (merged categories), group ("initial", "reclassified", "control" or None) and distance (0, 1 or
+    One row per pair with a subject and a category in both states: the PAIR_COLUMNS, before (as
+    given), after (merged), group ("initial", "reclassified", "control" or None) and distance (0, 1 or
     <NA> when not linked; see the module docstring), in the order of entity_pairs.
     """
     all_pairs = entity_pairs(questions)
     return _comparison(all_pairs, _graph_of(all_pairs), before, after)
 
 
-def _comparison(all_pairs: pd.DataFrame, graph: nx.MultiGraph, before: pd.DataFrame, after: pd.DataFrame):
+def _categorised(all_pairs: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """The pairs with a category in both states: before as given, after merged."""
     categories = pd.DataFrame(
-        {"before": _merged(before, "before category table"), "after": _merged(after, "after category table")}
+        {"before": _categories(before, "before category table"), "after": _merged(after, "after category table")}
     ).dropna()
-    pairs = all_pairs.join(categories, on="question_id", how="inner").reset_index(drop=True)
+    return all_pairs.join(categories, on="question_id", how="inner").reset_index(drop=True)
+
+
+def _comparison(all_pairs: pd.DataFrame, graph: nx.MultiGraph, before: pd.DataFrame, after: pd.DataFrame):
+    pairs = _categorised(all_pairs, before, after)
     pairs["group"] = [_group(b, a) for b, a in zip(pairs["before"].tolist(), pairs["after"].tolist())]
     initial = _entities(pairs[pairs["group"] == INITIAL])
     pairs["distance"] = link_distances(graph, pairs, initial)
@@ -239,7 +267,7 @@ def _group(before: str, after: str) -> str | None:
     """Initial, reclassified, control, or None for a pair that is none of them (e.g. HighlyKnown before)."""
     if before == MAYBE_KNOWN:
         return INITIAL
-    if before == WEAKLY_OR_UNKNOWN:
+    if before in NEVER_RIGHT:
         return {MAYBE_KNOWN: RECLASSIFIED, WEAKLY_OR_UNKNOWN: CONTROL}.get(after)
     return None
 
@@ -313,35 +341,90 @@ def _group_columns(n_reclassified: int, linked_reclassified: int, n_control: int
     }
 
 
-def table5(questions: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame, comparison: str) -> pd.DataFrame:
-    """Table 5 for one comparison "before -> after" (e.g. base -> stage1, stage1 -> stage2-s1), with control.
+def _origins(pairs: pd.DataFrame) -> list[str]:
+    """The origin rows of a comparison: WeaklyKnown and Unknown apart where the state before was
+    detected with samples, then every never-right pair together (WeaklyOrUnknown)."""
+    sampled = pairs["before"].isin([WEAKLY_KNOWN, UNKNOWN]).any()
+    return [WEAKLY_KNOWN, UNKNOWN, WEAKLY_OR_UNKNOWN] if sampled else [WEAKLY_OR_UNKNOWN]
 
-    Rows: relation "All", then each relation of `questions` (relation_sort_key), each with unit "pairs"
-    then "nodes"; columns TABLE5_COLUMNS. `before` and `after` are raw category tables (question_id,
-    category); WeaklyKnown/Unknown are merged here. Definitions and statistics: the module docstring.
+
+def _of_origin(pairs: pd.DataFrame, origin: str) -> pd.Series:
+    """The Initial pairs and the reclassified and control pairs of `origin`."""
+    never_right = pairs["before"].isin(NEVER_RIGHT) if origin == WEAKLY_OR_UNKNOWN else pairs["before"] == origin
+    return (pairs["group"] == INITIAL) | (never_right & pairs["group"].isin([RECLASSIFIED, CONTROL]))
+
+
+def controlled_table(
+    questions: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame, comparison: str
+) -> pd.DataFrame:
+    """The controlled entity-graph analysis of one comparison "before -> after" (e.g. base -> stage1).
+
+    Rows: per origin (`_origins`), relation "All", then each relation of `questions`
+    (relation_sort_key), each with unit "pairs" then "nodes"; columns CONTROLLED_COLUMNS. `before`
+    and `after` are raw category tables (question_id, category). Definitions: the module docstring.
     """
     all_pairs = entity_pairs(questions)
     graph = _graph_of(all_pairs)
     pairs = _comparison(all_pairs, graph, before, after)
     initial = _entities(pairs[pairs["group"] == INITIAL])
-    linked = {
-        group: linked_entities(graph, _entities(members), initial, set(members["question_id"]))
-        for group in (RECLASSIFIED, CONTROL)
-        for members in [pairs[pairs["group"] == group]]
-    }
     missing = without_subject(questions)
     relations = sorted(missing.index, key=relation_sort_key)
     rows = []
-    for relation in [ALL, *relations]:
-        subset = pairs if relation == ALL else pairs[pairs["relation"] == relation]
-        head = {
-            "comparison": comparison,
-            "relation": relation,
-            "without_subject": int(missing.sum() if relation == ALL else missing[relation]),
+    for origin in _origins(pairs):
+        members = pairs[_of_origin(pairs, origin)]
+        linked = {
+            group: linked_entities(graph, _entities(grouped), initial, set(grouped["question_id"]))
+            for group in (RECLASSIFIED, CONTROL)
+            for grouped in [members[members["group"] == group]]
         }
-        rows.append(head | {"unit": PAIRS} | _pair_row(subset))
-        rows.append(head | {"unit": NODES} | _node_row(subset, linked))
-    return pd.DataFrame(rows, columns=TABLE5_COLUMNS)
+        for relation in [ALL, *relations]:
+            subset = members if relation == ALL else members[members["relation"] == relation]
+            head = {
+                "comparison": comparison,
+                "origin": origin,
+                "relation": relation,
+                "without_subject": int(missing.sum() if relation == ALL else missing[relation]),
+            }
+            rows.append(head | {"unit": PAIRS} | _pair_row(subset))
+            rows.append(head | {"unit": NODES} | _node_row(subset, linked))
+    return pd.DataFrame(rows, columns=CONTROLLED_COLUMNS)
+
+
+def paper_table5(questions: pd.DataFrame, untuned: pd.DataFrame, stage1: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 5: node counts of the graph of the Initial pairs (MaybeKnown for the untuned
+    model) and the Reclassified pairs (WeaklyKnown for it, MaybeKnown after stage 1) only.
+
+    Rows: relation "All", then each relation (the same graph of that relation's pairs); columns
+    PAPER_TABLE5_COLUMNS: the pairs of each set, the paper's node counts initial, reclassified and
+    linked_reclassified (reclassified nodes joined by an edge to an Initial node), and their fraction.
+    `untuned` must come from a detection that samples: the paper's reclassified pairs are WeaklyKnown,
+    not Unknown.
+    """
+    pairs = _categorised(entity_pairs(questions), untuned, stage1)
+    if (pairs["before"] == WEAKLY_OR_UNKNOWN).any():
+        raise ValueError("the paper's Table 5 needs the untuned model's WeaklyKnown apart from Unknown (sampled)")
+    initial = pairs[pairs["before"] == MAYBE_KNOWN]
+    reclassified = pairs[(pairs["before"] == WEAKLY_KNOWN) & (pairs["after"] == MAYBE_KNOWN)]
+    missing = without_subject(questions)
+    rows = []
+    for relation in [ALL, *sorted(missing.index, key=relation_sort_key)]:
+        parts = [part if relation == ALL else part[part["relation"] == relation] for part in (initial, reclassified)]
+        graph = _graph_of(pd.concat(parts, ignore_index=True))
+        initial_nodes, reclassified_nodes = (_entities(part) for part in parts)
+        linked = {node for node in reclassified_nodes if any(n in initial_nodes for n in graph.neighbors(node))}
+        rows.append(
+            {
+                "relation": relation,
+                "without_subject": int(missing.sum() if relation == ALL else missing[relation]),
+                "initial_pairs": len(parts[0]),
+                "reclassified_pairs": len(parts[1]),
+                "initial": len(initial_nodes),
+                "reclassified": len(reclassified_nodes),
+                "linked_reclassified": len(linked),
+                "linked_fraction": len(linked) / len(reclassified_nodes) if reclassified_nodes else math.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=PAPER_TABLE5_COLUMNS)
 
 
 def graph_tables(questions: pd.DataFrame, categories: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,20 +1,20 @@
 """The training data of each stage of gradual learning.
 
 Stage 1 trains on the train pairs that are MaybeKnown for the untuned model. Every later stage
-trains on the pairs that are MaybeKnown after the previous stage, filtered by their *origin*: the
+trains on the pairs that are MaybeKnown after the previous stage, kept by their *origin*: the
 category the untuned model gave them. Which origins a stage keeps, and whether it replays
-HighlyKnown pairs, is its strategy. This is the project's reading of the paper's stage-2
-ablation (Table 8):
+HighlyKnown pairs, is its strategy, as the paper defines them (Li et al., 2024, 4.2.2):
 
-1. origin MaybeKnown, no replay: stage 1's data that is still MaybeKnown.
-2. origin WeaklyKnown or Unknown, no replay: the pairs that became MaybeKnown.
-3. every origin, no replay: all that is MaybeKnown after the previous stage.
-4. origin WeaklyKnown or Unknown, with HighlyKnown replay.
-5. every origin, with a fresh 20% of the HighlyKnown pairs replayed each epoch (the paper's method).
+1. origin HighlyKnown, MaybeKnown or WeaklyKnown (not Unknown);
+2. origin HighlyKnown or MaybeKnown;
+3. origin MaybeKnown or WeaklyKnown;
+4. every origin;
+5. every origin, plus a fresh 20% of the pairs HighlyKnown after the previous stage, drawn at the
+   start of every epoch (the paper's method).
 
-Category values are plain strings. A category table written without sampling labels a
-never-right question WeaklyOrUnknown (`WEAKLY_OR_UNKNOWN`); as an origin it counts as kept by a
-strategy that keeps both WeaklyKnown and Unknown.
+Category values are plain strings. The origin comes from the untuned model's detection, which
+samples, so WeaklyKnown and Unknown are told apart there; a merged origin (WeaklyOrUnknown) is
+kept only by a strategy that keeps both, and refused by one that keeps one of the two.
 """
 
 import math
@@ -39,25 +39,27 @@ class Strategy:
     description: str
 
     def keeps(self, origin: str) -> bool:
-        if origin == WEAKLY_OR_UNKNOWN:
-            return WEAKLY_KNOWN in self.origins and UNKNOWN in self.origins
-        return origin in self.origins
+        if origin != WEAKLY_OR_UNKNOWN:
+            return origin in self.origins
+        split = {WEAKLY_KNOWN, UNKNOWN} & self.origins
+        if len(split) == 1:
+            raise ValueError(
+                f"strategy {self.number} keeps {split.pop()} but not the other: it needs origin categories "
+                "from a detection that samples (WeaklyOrUnknown cannot be split)"
+            )
+        return bool(split)
 
 
 _EVERY_ORIGIN = frozenset({HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN, UNKNOWN})
-_NEWLY = frozenset({WEAKLY_KNOWN, UNKNOWN})
 
 STRATEGIES = {
-    1: Strategy(1, frozenset({MAYBE_KNOWN}), False, "still MaybeKnown, from stage 1's data"),
-    2: Strategy(2, _NEWLY, False, "newly MaybeKnown, from WeaklyKnown/Unknown"),
-    3: Strategy(3, _EVERY_ORIGIN, False, "all MaybeKnown after stage 1"),
-    4: Strategy(4, _NEWLY, True, "newly MaybeKnown, with HighlyKnown replay"),
-    5: Strategy(
-        5,
-        _EVERY_ORIGIN,
-        True,
-        "all MaybeKnown after stage 1, with 20% HighlyKnown replay per epoch (the paper's method)",
+    1: Strategy(
+        1, frozenset({HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN}), False, "origin HighlyKnown, MaybeKnown or WeaklyKnown"
     ),
+    2: Strategy(2, frozenset({HIGHLY_KNOWN, MAYBE_KNOWN}), False, "origin HighlyKnown or MaybeKnown"),
+    3: Strategy(3, frozenset({MAYBE_KNOWN, WEAKLY_KNOWN}), False, "origin MaybeKnown or WeaklyKnown"),
+    4: Strategy(4, _EVERY_ORIGIN, False, "every origin"),
+    5: Strategy(5, _EVERY_ORIGIN, True, "every origin, with a fresh HighlyKnown replay every epoch (the paper's method)"),
 }
 
 

@@ -2,7 +2,8 @@
 
 `base` is the untuned model; `stage1` is trained on the MaybeKnown pairs of `base`; `stage<n>-s<k>`
 (n >= 2) continues `stage<n-1>-s<k>` (or `stage1`) on the pairs that are MaybeKnown after it,
-filtered by strategy k. `sweep-e<m>` is stage 1 trained for m epochs (the one-stage epoch sweep).
+filtered by strategy k; rounds after the second run on the main strategy only. `sweep-e<m>` is
+stage 1 trained for m epochs (the one-stage epoch sweep).
 """
 
 import re
@@ -55,8 +56,11 @@ def sweep_state(epochs: int) -> str:
 
 
 def trained_states(rounds: int, strategies: list[int]) -> list[str]:
-    """Every fine-tuned state of a run with `rounds` stages (1: one-stage, 2: the paper's two stages)."""
-    return [stage_state(1)] + [stage_state(n, k) for n in range(2, rounds + 1) for k in strategies]
+    """Every fine-tuned state of a run with `rounds` stages (1: one-stage, 2: the paper's two stages):
+    stage 1, stage 2 with each strategy (Table 8), and the later rounds (Table 11) on the main
+    strategy only, since the paper runs its rounds with its method."""
+    later = [stage_state(n, main_strategy(strategies)) for n in range(3, rounds + 1)]
+    return [stage_state(1)] + [stage_state(2, k) for k in strategies if rounds > 1] + later
 
 
 def main_strategy(strategies: list[int]) -> int:

@@ -11,6 +11,7 @@ from gradual.analysis import (
     category_counts_by_stage,
     epoch_sweep_table,
     transition_difference,
+    knowledge_gain,
     transition_matrix,
 )
 
@@ -46,17 +47,29 @@ def test_transition_matrix_rejects_unknown_categories():
         transition_matrix(cats({"a": "Sometimes"}), NEW)
 
 
-def test_transition_difference_aligns_and_subtracts():
-    finetuned = transition_matrix(ORIGIN, NEW)
-    retest = transition_matrix(cats({"a": M, "b": M, "f": H}), cats({"a": M, "b": U, "f": M}))
+def test_transition_difference_subtracts_on_the_rows_both_have():
+    finetuned = transition_matrix(ORIGIN, NEW)  # rows H, M, W, U
+    retest = transition_matrix(cats({"a": M, "b": M, "f": H}), cats({"a": M, "b": U, "f": M}))  # rows H, M
     diff = transition_difference(finetuned, retest)
     assert list(diff.columns) == ["origin", H, M, U, WU, "Total"]
-    assert diff["origin"].tolist() == [H, M, W, U, "Total"]
-    assert diff[H].tolist() == [1, 1, 0, 0, 2]
-    assert diff[M].tolist() == [-1, 0, 0, 1, 0]
-    assert diff[U].tolist() == [0, -1, 0, 0, -1]
-    assert diff[WU].tolist() == [0, 1, 1, 1, 3]
-    assert diff["Total"].tolist() == [0, 1, 1, 2, 4]
+    assert diff["origin"].tolist() == [H, M, "Total"]  # W and U are not rows of the retest
+    assert diff[H].tolist() == [1, 1, 2]
+    assert diff[M].tolist() == [-1, 0, -1]
+    assert diff[U].tolist() == [0, -1, -1]
+    assert diff[WU].tolist() == [0, 1, 1]
+    assert diff["Total"].tolist() == [0, 1, 1]
+
+
+def test_table3_minus_table4_with_the_papers_four_origin_rows():
+    untuned = cats({"a": H, "b": M, "c": M, "d": W, "e": W, "f": U, "g": U})
+    stage1 = cats({"a": H, "b": H, "c": H, "d": M, "e": M, "f": M, "g": WU})
+    retest = cats({"a": H, "b": H, "c": M, "d": M, "e": WU, "f": WU, "g": WU})
+    table3, table4 = transition_matrix(untuned, stage1), transition_matrix(untuned, retest)
+    assert table3["origin"].tolist() == [H, M, W, U, "Total"]  # four origin rows, three new types
+    assert table3.set_index("origin").loc[W, M] == 2 and table3.set_index("origin").loc[U, M] == 1
+    diff = transition_difference(table3, table4).set_index("origin")
+    assert diff.loc[W, M] == 1 and diff.loc[U, M] == 1 and diff.loc[M, H] == 1
+    assert diff.loc["Total"].tolist() == [1, 1, -2, 0]
 
 
 # Wilson 95% intervals from published tables (Newcombe 1998, Table I; Brown, Cai & DasGupta 2001).
@@ -186,3 +199,21 @@ def test_epoch_sweep_table():
     assert table["best_epoch"].tolist() == [1, 2, 2]
     assert table["final_test_accuracy"].tolist() == [0.31, 0.36, 0.33]
     assert "max_test_accuracy" in table.to_markdown(index=False)
+
+
+def test_knowledge_gain_gives_the_papers_24_percent_from_its_table_10():
+    # Table 10 (Qwen2-7B): HighlyKnown train pairs 34,426 untuned, 49,959 after stage 1, 53,691 after stage 2.
+    ids = [f"q{i}" for i in range(60_000)]
+
+    def highly_known(n):
+        return pd.DataFrame({"question_id": ids, "category": [H] * n + [M] * (len(ids) - n)})
+
+    untuned = highly_known(34_426)
+    gain = knowledge_gain(
+        {"stage 1": highly_known(49_959), "stage 2": highly_known(53_691)},
+        {"untuned": untuned},
+        {"stage 1": set(), "stage 2": set()},
+    )
+    paper = gain[(gain["pairs"] == "all") & (gain["stage"] == "stage 2")].iloc[0]
+    assert (paper["gain"], paper["gain_vs_stage1"]) == (19_265, pytest.approx(19_265 / 15_533 - 1))
+    assert round(paper["gain_vs_stage1"], 2) == 0.24

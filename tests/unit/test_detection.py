@@ -1,7 +1,15 @@
 import pandas as pd
 import pytest
 
-from gradual.detection import GENERATION_COLUMNS, detect, sampling_mode, score, shard_count, shard_questions
+from gradual.detection import (
+    GENERATION_COLUMNS,
+    detect,
+    gold_answers,
+    sampling_mode,
+    score,
+    shard_count,
+    shard_questions,
+)
 from gradual.generation import GenerationSettings
 from gradual.seeding import stable_seed
 
@@ -195,3 +203,15 @@ def test_prompts_with_a_shared_prefix_pass_it_to_the_backend():
     assert backend.opened[0][1] == [p[:2] for p in backend.opened[0][0]]
     detect(backend, PROMPTS.assign(prefix_chars=0), seed=5, sampling="off")
     assert backend.opened[-1][1] is None
+
+
+def test_test_scoring_takes_the_first_gold_answer_as_the_paper_does():
+    questions = pd.DataFrame({"question_id": ["q1", "q2"], "answers": [["Paris", "City of Light"], ["Oslo"]]})
+    answers = pd.DataFrame({"question_id": ["q1", "q1", "q2"], "answer": ["City of Light", "Paris", "Oslo"]})
+    assert gold_answers(questions, "first") == {"q1": ["Paris"], "q2": ["Oslo"]}
+    assert gold_answers(questions) == {"q1": ["Paris", "City of Light"], "q2": ["Oslo"]}
+    # the paper (4.1.1): a multi-answer question is right only when its first answer is generated
+    assert score(answers, gold_answers(questions, "first"), "substring").tolist() == [False, True, True]
+    assert score(answers, gold_answers(questions, "any"), "substring").tolist() == [True, True, True]
+    with pytest.raises(ValueError, match="first"):
+        gold_answers(questions, "all")

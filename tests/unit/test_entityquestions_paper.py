@@ -53,3 +53,13 @@ def test_paper_config_gives_the_papers_train_set():
     assert train["relation"].value_counts().to_dict() == expected
     assert prepared.summary["relations"] == sorted(expected, key=dataset.relation_sort_key)
     assert prepared.summary["splits"]["train"]["kept"] == PAPER_TRAIN_QUESTIONS
+
+
+def test_both_paper_configurations_differ_in_run_and_model_only():
+    qwen, llama = (
+        yaml.safe_load((ROOT / "configs" / f"paper-{model}.yaml").read_text()) for model in ("qwen2-7b", "llama3-8b")
+    )
+    assert {key: qwen[key] for key in qwen if key not in ("run", "model")} == {
+        key: llama[key] for key in llama if key not in ("run", "model")
+    }
+    assert llama["model"]["source"] == "meta-llama/Meta-Llama-3-8B"

@@ -1,4 +1,5 @@
-"""Table 5 (entity graph) on small hand-made data; every expected value is worked out in the comments."""
+"""The entity graph on small hand-made data: the paper's Table 5 and the controlled analysis; every
+expected value is worked out in the comments."""
 
 import math
 
@@ -9,14 +10,16 @@ from scipy.stats import fisher_exact
 from scipy.stats.contingency import odds_ratio
 
 from gradual.graph import (
-    TABLE5_COLUMNS,
+    CONTROLLED_COLUMNS,
+    PAPER_TABLE5_COLUMNS,
     comparison_pairs,
+    controlled_table,
     entity_graph,
     entity_pairs,
     graph_tables,
     link_distances,
     linked_entities,
-    table5,
+    paper_table5,
     without_subject,
 )
 
@@ -55,8 +58,9 @@ def state(index: int) -> pd.DataFrame:
 BASE, STAGE1, STAGE2 = state(4), state(5), state(6)
 
 
-def row(table: pd.DataFrame, relation: str, unit: str) -> dict:
-    found = table[(table["relation"] == relation) & (table["unit"] == unit)]
+def row(table: pd.DataFrame, relation: str, unit: str, origin: str = WU) -> dict:
+    """A row of the controlled table; by default the one of every never-right origin together."""
+    found = table[(table["relation"] == relation) & (table["unit"] == unit) & (table["origin"] == origin)]
     assert len(found) == 1
     return found.iloc[0].to_dict()
 
@@ -92,7 +96,8 @@ def test_comparison_pairs_groups_and_distances():
     assert [n for n in ROWS if groups.get(QID[n]) == "initial"] == ["c1"]
     assert [n for n in ROWS if groups.get(QID[n]) == "reclassified"] == ["a1", "b1", "c2", "p1"]
     assert [n for n in ROWS if groups.get(QID[n]) == "control"] == ["a2", "a3", "a4", "b2", "b3"]
-    assert pairs.loc[QID["b2"], "before"] == WU  # WeaklyKnown merged before comparing
+    assert pairs.loc[QID["b2"], "before"] == W  # the state before as given; after is merged
+    assert pairs.loc[QID["a1"], "after"] == M and pairs.loc[QID["a3"], "after"] == WU
     distance = pairs["distance"]
     assert distance[QID["a1"]] == 0  # its answer france is Initial
     assert distance[QID["a2"]] == 0  # the hub answer links control pairs too
@@ -119,11 +124,13 @@ def test_linked_entities_leave_out_the_groups_own_edges():
     assert linked_entities(graph, ["lyon", "france"], {"france"}, {"k1"}) == {"lyon", "france"}
 
 
-def test_table5_stage1_all_rows():
-    table = table5(QUESTIONS, BASE, STAGE1, "base -> stage1")
-    assert list(table.columns) == TABLE5_COLUMNS
-    assert table["relation"].tolist() == ["All", "All", "P17", "P17", "P19", "P19", "P36", "P36", "P50", "P50"]
-    assert table["unit"].tolist() == ["pairs", "nodes"] * 5
+def test_controlled_table_stage1_all_rows():
+    table = controlled_table(QUESTIONS, BASE, STAGE1, "base -> stage1")
+    assert list(table.columns) == CONTROLLED_COLUMNS
+    # origins WeaklyKnown, Unknown (the untuned model's detection samples), then both together
+    assert table["origin"].tolist() == [W] * 10 + [U] * 10 + [WU] * 10
+    assert table["relation"].tolist() == ["All", "All", "P17", "P17", "P19", "P19", "P36", "P36", "P50", "P50"] * 3
+    assert table["unit"].tolist() == ["pairs", "nodes"] * 15
     assert set(table["comparison"]) == {"base -> stage1"}
 
     pairs = row(table, "All", "pairs")
@@ -158,8 +165,31 @@ def test_table5_stage1_all_rows():
     assert "| comparison" in table.to_markdown(index=False)
 
 
-def test_table5_stage1_per_relation_rows():
-    table = table5(QUESTIONS, BASE, STAGE1, "base -> stage1")
+def test_controlled_table_stage1_rows_per_origin_add_up_to_the_pooled_row():
+    table = controlled_table(QUESTIONS, BASE, STAGE1, "base -> stage1")
+    unknown, weakly = row(table, "All", "pairs", U), row(table, "All", "pairs", W)
+    # Unknown: reclassified a1 (d0), b1, c2, p1 (d1) -> 2 of 4; control a3 (d0), a4, b3 -> 1 of 3.
+    assert [unknown[c] for c in ("reclassified", "linked_reclassified", "control", "linked_control")] == [4, 2, 3, 1]
+    # WeaklyKnown: none reclassified (NaN, no test); control a2 (d0, the hub france), b2 -> 1 of 2.
+    assert [weakly[c] for c in ("reclassified", "linked_reclassified", "control", "linked_control")] == [0, 0, 2, 1]
+    assert math.isnan(weakly["linked_fraction"]) and math.isnan(weakly["p_value"])
+    assert unknown["p_value"] == pytest.approx(fisher_exact([[2, 2], [1, 2]]).pvalue)
+    pooled = row(table, "All", "pairs")
+    for column in ("reclassified", "linked_reclassified", "control", "linked_control"):
+        assert unknown[column] + weakly[column] == pooled[column]
+    assert unknown["initial"] == weakly["initial"] == 1  # the Initial pair c1 in every origin's rows
+    # Unknown control nodes marseille, france, bonn, germany, angela merkel, hamburg: france only
+    # (marseille reaches it through a3, a pair of the group) -> 1 of 6; WeaklyKnown control nodes
+    # nice, france, emmanuel macron, amiens: france (nice only through a2, its group's own) -> 1 of 4.
+    nodes = {origin: row(table, "All", "nodes", origin) for origin in (U, W)}
+    assert (nodes[U]["reclassified"], nodes[U]["linked_reclassified"]) == (8, 2)
+    assert [nodes[U]["control"], nodes[U]["linked_control"], nodes[W]["control"], nodes[W]["linked_control"]] == [
+        6, 1, 4, 1
+    ]  # fmt: skip
+
+
+def test_controlled_table_stage1_per_relation_rows():
+    table = controlled_table(QUESTIONS, BASE, STAGE1, "base -> stage1")
     p17 = row(table, "P17", "pairs")
     # a1 reclassified and linked; a2, a3 (linked), a4 control; c1 is P36, so no Initial pair here.
     assert [p17[c] for c in ("without_subject", "initial", "reclassified", "linked_reclassified")] == [0, 0, 1, 1]
@@ -185,8 +215,9 @@ def test_table5_stage1_per_relation_rows():
     assert row(table, "P50", "nodes")["linked_reclassified"] == 1  # victor hugo, through b4
 
 
-def test_table5_stage2_before_is_already_merged_and_missing_categories_are_left_out():
-    table = table5(QUESTIONS, STAGE1, STAGE2, "stage1 -> stage2-s1")
+def test_controlled_table_stage2_before_is_already_merged_and_missing_categories_are_left_out():
+    table = controlled_table(QUESTIONS, STAGE1, STAGE2, "stage1 -> stage2-s1")
+    assert set(table["origin"]) == {WU}  # stage 1 was re-detected without samples: one origin row
     pairs = row(table, "All", "pairs")
     # Initial: stage-1 MaybeKnown pairs with a subject a1, b1, c2, p1 (b0 has none):
     # I = {lyon, france, marie curie, warsaw, germany, berlin, les miserables, victor hugo}.
@@ -201,7 +232,7 @@ def test_table5_stage2_before_is_already_merged_and_missing_categories_are_left_
     assert pairs["p_value"] == pytest.approx(fisher_exact([[2, 1], [1, 0]]).pvalue)
 
 
-def test_table5_known_p_value_and_wilson_interval():
+def test_controlled_table_known_p_value_and_wilson_interval():
     # Initial: "France" -> "Paris"; ten reclassified pairs, eight of them answered "France" (distance 0)
     # and two not linked; four control pairs, none linked.
     rows = [("i", "P36", "France", "Paris", M, H)]
@@ -214,7 +245,7 @@ def test_table5_known_p_value_and_wilson_interval():
     )
     before = pd.DataFrame([(r[0], r[4]) for r in rows], columns=["question_id", "category"])
     after = pd.DataFrame([(r[0], r[5]) for r in rows], columns=["question_id", "category"])
-    pairs = row(table5(questions, before, after, "x"), "All", "pairs")
+    pairs = row(controlled_table(questions, before, after, "x"), "All", "pairs")
     counts = [pairs[c] for c in ("reclassified", "linked_reclassified", "control", "linked_control")]
     assert counts == [10, 8, 4, 0]
     # Wilson 95% for 8/10 is [0.4902, 0.9433]; for 0/4 [0, 0.4899].
@@ -233,7 +264,7 @@ def test_table5_known_p_value_and_wilson_interval():
     assert pairs["odds_ratio_ci_low"] == pytest.approx(low) and low > 1
 
 
-def test_table5_nodes_exclude_only_the_groups_own_edges():
+def test_controlled_table_nodes_exclude_only_the_groups_own_edges():
     # Initial "France" -> "Paris". r1 "Lyon" -> "France" and r2 "Paul Bocuse" -> "Lyon" are reclassified:
     # pairs: r1 distance 0, r2 distance 1 (lyon reaches france through r1, another pair) -> 2 of 2.
     # nodes {lyon, france, paul bocuse}: france in I; lyon only through r1, a reclassified edge -> 1 of 3.
@@ -250,7 +281,7 @@ def test_table5_nodes_exclude_only_the_groups_own_edges():
         )
         before = pd.DataFrame({"question_id": ["i", "r1", "r2"], "category": [M, U, W]})
         after = pd.DataFrame({"question_id": ["i", "r1", "r2"], "category": [H, r1_after, M]})
-        table = table5(questions, before, after, "x")
+        table = controlled_table(questions, before, after, "x")
         return row(table, "All", "pairs"), row(table, "All", "nodes")
 
     pairs, nodes = run(M)
@@ -304,19 +335,75 @@ def test_graph_tables_edges_and_nodes():
 
 def test_bad_inputs_are_clear_errors():
     with pytest.raises(ValueError, match="unknown categories"):
-        table5(QUESTIONS, BASE.assign(category="Known"), STAGE1, "x")
+        controlled_table(QUESTIONS, BASE.assign(category="Known"), STAGE1, "x")
     with pytest.raises(ValueError, match="duplicate question ids"):
-        table5(QUESTIONS, pd.concat([BASE, BASE]), STAGE1, "x")
+        controlled_table(QUESTIONS, pd.concat([BASE, BASE]), STAGE1, "x")
     with pytest.raises(ValueError, match="no column"):
-        table5(QUESTIONS.drop(columns="subject"), BASE, STAGE1, "x")
+        controlled_table(QUESTIONS.drop(columns="subject"), BASE, STAGE1, "x")
     with pytest.raises(ValueError, match="first gold answer"):
         entity_pairs(QUESTIONS.assign(answers=[[" "]] * len(QUESTIONS)))
 
 
-def test_table5_with_no_pairs_gives_nan_not_errors():
+def test_controlled_table_with_no_pairs_gives_nan_not_errors():
     questions = QUESTIONS[QUESTIONS["subject"].isna()]
-    table = table5(questions, BASE, STAGE1, "x")
-    assert table["relation"].tolist() == ["All", "All", "P19", "P19"]
+    table = controlled_table(questions, BASE, STAGE1, "x")
+    assert table["relation"].tolist() == ["All", "All", "P19", "P19"]  # no pair takes part: one origin row
     pairs = row(table, "All", "pairs")
     assert (pairs["without_subject"], pairs["reclassified"], pairs["control"]) == (1, 0, 0)
     assert math.isnan(pairs["linked_fraction"]) and math.isnan(pairs["p_value"])
+
+
+# The paper's Table 5: (question_id, relation, subject, answer, untuned, after stage 1).
+PAPER_ROWS = [
+    ("i1", "P36", "France", "Paris", M, H),  # Initial
+    ("i2", "P17", "Lyon", "France", M, M),  # Initial
+    ("r1", "P17", "Nice", "France", W, M),  # Reclassified: nice next to france
+    ("r2", "P19", "Victor Hugo", "Besançon", W, M),  # Reclassified, not linked
+    ("r3", "P50", "Les Misérables", "Victor Hugo", W, M),  # Reclassified, not linked
+    ("r4", "P19", "Emile Zola", "Paris", W, M),  # Reclassified: emile zola next to paris
+    ("r5", "P26", "Pierre Curie", "Marie Curie", W, M),  # Reclassified, not linked in the paper's graph
+    ("u1", "P17", "Bonn", "Germany", U, M),  # Unknown -> MaybeKnown: not in the paper's graph
+    ("u2", "P19", "Marie Curie", "Paris", U, M),  # would link marie curie to paris: not in the graph
+    ("h1", "P17", "Munich", "Germany", H, H),
+    ("w1", "P17", "Marseille", "France", W, WU),  # WeaklyKnown that stayed
+    ("b0", "P19", None, "Ulm", W, M),  # no subject
+]
+
+
+def paper_inputs():
+    questions = pd.DataFrame(
+        [(q, rel, f"question {q}", [answer], subject) for q, rel, subject, answer, _, _ in PAPER_ROWS],
+        columns=["question_id", "relation", "question", "answers", "subject"],
+    )
+    untuned = pd.DataFrame([(r[0], r[4]) for r in PAPER_ROWS], columns=["question_id", "category"])
+    stage1 = pd.DataFrame([(r[0], r[5]) for r in PAPER_ROWS], columns=["question_id", "category"])
+    return questions, untuned, stage1
+
+
+def test_paper_table5_counts_the_nodes_of_the_initial_and_weakly_known_reclassified_pairs_only():
+    table = paper_table5(*paper_inputs())
+    assert list(table.columns) == PAPER_TABLE5_COLUMNS
+    assert table["relation"].tolist() == ["All", "P17", "P19", "P26", "P36", "P50"]
+    every = table.iloc[0].to_dict()
+    # Initial nodes france, paris, lyon; reclassified nodes (r1-r5) nice, france, victor hugo, besancon,
+    # les miserables, emile zola, paris, pierre curie, marie curie. Joined by an edge to an Initial node:
+    # nice (r1), france (i1, i2), emile zola (r4), paris (i1) -> 4 of 9. marie curie is next to paris only
+    # through u2, an Unknown -> MaybeKnown pair, which is not in the paper's graph.
+    assert [every[c] for c in ("without_subject", "initial_pairs", "reclassified_pairs")] == [1, 2, 5]
+    assert [every[c] for c in ("initial", "reclassified", "linked_reclassified")] == [3, 9, 4]
+    assert every["linked_fraction"] == pytest.approx(4 / 9)
+    by_relation = table.set_index("relation")
+    # P17: the graph of i2 and r1 only: nice and france both joined to Initial nodes.
+    assert by_relation.loc["P17", ["initial", "reclassified", "linked_reclassified"]].tolist() == [2, 2, 2]
+    # P19: r2 and r4, no Initial pair of P19 (paris is Initial through i1, a P36 pair) -> 0 of 4.
+    assert by_relation.loc["P19", ["without_subject", "reclassified", "linked_reclassified"]].tolist() == [1, 4, 0]
+    assert by_relation.loc["P26", ["reclassified", "linked_reclassified"]].tolist() == [2, 0]
+    assert by_relation.loc["P36", ["initial", "reclassified", "linked_reclassified"]].tolist() == [2, 0, 0]
+    assert math.isnan(by_relation.loc["P36", "linked_fraction"])
+
+
+def test_paper_table5_needs_the_untuned_categories_with_samples():
+    questions, untuned, stage1 = paper_inputs()
+    merged = untuned.assign(category=untuned["category"].replace({W: WU, U: WU}))
+    with pytest.raises(ValueError, match="WeaklyKnown apart from Unknown"):
+        paper_table5(questions, merged, stage1)

@@ -14,7 +14,7 @@ from gradual.method import (
     stage2_pairs,
 )
 
-H, M, W, U = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown"
+H, M, W, U, WU = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown", WEAKLY_OR_UNKNOWN
 
 # question id -> (base category, category after stage 1)
 STATES = {
@@ -85,29 +85,50 @@ def test_a_question_without_a_category_is_an_error():
         stage1_pairs(questions(), BASE[BASE["question_id"] != "q05"])
 
 
+# Every origin (untuned model, sampled) x category after stage 1 (re-detected without samples):
+# g<origin><after>, e.g. gMH is MaybeKnown for the untuned model and HighlyKnown after stage 1.
+GRID = {f"g{o[0]}{a[0]}": (o, a) for o in (H, M, W, U) for a in (H, M, WU)}
+
+
+def grid_tables():
+    ids = list(GRID)
+    base = pd.DataFrame({"question_id": ids, "category": [GRID[q][0] for q in ids]})
+    after = pd.DataFrame({"question_id": ids, "category": [GRID[q][1] for q in ids]})
+    return questions(ids), base, after
+
+
 @pytest.mark.parametrize(
-    ("strategy", "expected", "origins"),
+    ("strategy", "expected"),
     [
-        (1, ["q01", "q09"], [M, M]),
-        (2, ["q04", "q05"], [W, U]),
-        (3, ["q01", "q03", "q04", "q05", "q09"], [M, H, W, U, M]),
-        (4, ["q04", "q05"], [W, U]),
-        (5, ["q01", "q03", "q04", "q05", "q09"], [M, H, W, U, M]),
+        # the paper (4.2.2): every strategy takes the pairs MaybeKnown after stage 1 (gXM), by origin
+        (1, ["gHM", "gMM", "gWM"]),  # origin HighlyKnown, MaybeKnown or WeaklyKnown, not Unknown
+        (2, ["gHM", "gMM"]),  # origin HighlyKnown or MaybeKnown
+        (3, ["gMM", "gWM"]),  # origin MaybeKnown or WeaklyKnown
+        (4, ["gHM", "gMM", "gWM", "gUM"]),  # every origin
+        (5, ["gHM", "gMM", "gWM", "gUM"]),  # every origin (and replay, below)
     ],
 )
-def test_stage2_pairs_per_strategy(strategy, expected, origins):
-    pairs = stage2_pairs(questions(), BASE, AFTER, strategy)
+def test_stage2_pairs_are_the_papers_strategies(strategy, expected):
+    grid_questions, base, after = grid_tables()
+    pairs = stage2_pairs(grid_questions, base, after, strategy)
     assert list(pairs.columns) == PAIR_COLUMNS
     assert pairs["question_id"].tolist() == expected
-    assert pairs["origin"].tolist() == origins
+    assert pairs["origin"].tolist() == [GRID[q][0] for q in expected]
     assert pairs["answer"].tolist() == [f"answer {q}" for q in expected]
 
 
-def test_strategies_table():
+def test_stage2_pairs_on_the_other_hand_made_table():
+    assert stage2_pairs(questions(), BASE, AFTER, 1)["question_id"].tolist() == ["q01", "q03", "q04", "q09"]
+    assert stage2_pairs(questions(), BASE, AFTER, 3)["question_id"].tolist() == ["q01", "q04", "q09"]
+
+
+def test_only_strategy_5_replays_and_it_replays_the_pairs_highly_known_after_stage_1():
     assert sorted(STRATEGIES) == [1, 2, 3, 4, 5]
-    assert [STRATEGIES[k].replay for k in range(1, 6)] == [False, False, False, True, True]
-    assert STRATEGIES[3].origins == STRATEGIES[5].origins == frozenset({H, M, W, U})
+    assert [STRATEGIES[k].replay for k in range(1, 6)] == [False, False, False, False, True]
+    assert STRATEGIES[4].origins == STRATEGIES[5].origins == frozenset({H, M, W, U})
     assert get_strategy(5) is STRATEGIES[5]
+    grid_questions, base, after = grid_tables()
+    assert replay_pool(grid_questions, after, base)["question_id"].tolist() == ["gHH", "gMH", "gWH", "gUH"]
 
 
 def test_unknown_strategy_names_the_valid_ones():
@@ -115,11 +136,13 @@ def test_unknown_strategy_names_the_valid_ones():
         stage2_pairs(questions(), BASE, AFTER, 6)
 
 
-def test_merged_origin_counts_as_weakly_or_unknown():
+def test_a_merged_origin_is_kept_by_a_strategy_that_keeps_both_and_refused_by_one_that_splits_them():
     base = BASE.assign(category=BASE["category"].replace({W: WEAKLY_OR_UNKNOWN, U: WEAKLY_OR_UNKNOWN}))
-    assert stage2_pairs(questions(), base, AFTER, 2)["question_id"].tolist() == ["q04", "q05"]
-    assert stage2_pairs(questions(), base, AFTER, 1)["question_id"].tolist() == ["q01", "q09"]
-    assert stage2_pairs(questions(), base, AFTER, 3)["question_id"].tolist() == ["q01", "q03", "q04", "q05", "q09"]
+    assert stage2_pairs(questions(), base, AFTER, 4)["question_id"].tolist() == ["q01", "q03", "q04", "q05", "q09"]
+    assert stage2_pairs(questions(), base, AFTER, 2)["question_id"].tolist() == ["q01", "q03", "q09"]
+    for strategy in (1, 3):
+        with pytest.raises(ValueError, match=f"strategy {strategy} keeps WeaklyKnown but not the other"):
+            stage2_pairs(questions(), base, AFTER, strategy)
 
 
 def test_replay_pool_is_the_current_highly_known():

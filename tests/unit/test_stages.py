@@ -31,6 +31,9 @@ def test_trained_states():
     assert trained_states(1, [5]) == ["stage1"]
     assert trained_states(2, [1, 5]) == ["stage1", "stage2-s1", "stage2-s5"]
     assert trained_states(3, [5]) == ["stage1", "stage2-s5", "stage3-s5"]
+    # later rounds follow the main strategy (the paper's, 5, when it runs) only
+    assert trained_states(3, [1, 2, 5]) == ["stage1", "stage2-s1", "stage2-s2", "stage2-s5", "stage3-s5"]
+    assert trained_states(4, [2, 3]) == ["stage1", "stage2-s2", "stage2-s3", "stage3-s2", "stage4-s2"]
 
 
 @pytest.mark.parametrize("state", ["base", "stage1", "stage2-s5", "stage12-s3", "sweep-e10"])

@@ -34,6 +34,7 @@ def metrics():
 def test_table_names_follow_the_run_shape():
     one_stage = table_names(RunShape(rounds=1, strategies=(5,)))
     assert "table8-strategies" not in one_stage and "table5-entity-graph" in one_stage
+    assert {"entity-graph-control", "knowledge-gain"} <= set(one_stage)  # ours, beside the paper's
     full = table_names(RunShape(rounds=2, strategies=(1, 5), epoch_sweep=(3,), detects_test=True))
     assert set(full) - set(one_stage) == {
         "table8-strategies",
@@ -46,8 +47,15 @@ def test_table_names_follow_the_run_shape():
 def test_input_states_and_main_states():
     shape = RunShape(rounds=3, strategies=(1, 5), epoch_sweep=(2,))
     assert shape.main == ["stage1", "stage2-s5", "stage3-s5"]
-    assert shape.input_states()["metrics"] == ["stage1", "stage2-s1", "stage2-s5", "stage3-s1", "stage3-s5", "sweep-e2"]
+    assert shape.input_states()["metrics"] == ["stage1", "stage2-s1", "stage2-s5", "stage3-s5", "sweep-e2"]
+    assert shape.input_states()["training"] == ["stage1", "stage2-s5", "stage3-s5"]
     assert shape.stage2 == {1: "stage2-s1", 5: "stage2-s5"}
+
+
+def test_a_sweep_count_equal_to_stage_1_is_stage_1_itself():
+    shape = RunShape(rounds=2, strategies=(5,), epoch_sweep=(15, 10, 20), stage1_epochs=10)
+    assert shape.sweep_states == {10: "stage1", 15: "sweep-e15", 20: "sweep-e20"}
+    assert shape.sweep == ["sweep-e15", "sweep-e20"] and "sweep-e10" not in shape.trained
 
 
 def small_run_tables(shape: RunShape) -> dict[str, pd.DataFrame]:
@@ -66,6 +74,7 @@ def small_run_tables(shape: RunShape) -> dict[str, pd.DataFrame]:
         retest=categories(M, U, U, H),
         evaluations={state: every_state[state][1] for state in states["evaluation"]},
         metrics={state: metrics() for state in states["metrics"]},
+        trained_on={"stage1": {"q1"}, "stage2-s1": {"q2"}, "stage2-s5": {"q1", "q2", "q4"}},
         test_categories=categories(H, M, U, W),
     )
 
@@ -85,15 +94,47 @@ def test_make_tables_compares_each_state_with_the_one_before():
     assert rounds["model"].tolist() == ["untuned", "round 1", "round 2"]
     assert rounds["compared_with"].tolist()[1:] == ["untuned", "round 1"]
     # Initial entities {A, X} (q1). Stage 1 reclassified q2 (B-Y: not linked); q3 stayed (C-X: linked by X).
-    graph = tables["table5-entity-graph"]
+    graph = tables["entity-graph-control"]
     assert graph["comparison"].unique().tolist() == ["stage 1", "stage 2, strategy 1", "stage 2, strategy 5"]
-    stage1 = graph[(graph["comparison"] == "stage 1") & (graph["relation"] == "All") & (graph["unit"] == "pairs")]
+    every = (graph["relation"] == "All") & (graph["unit"] == "pairs") & (graph["origin"] == WU)
+    stage1 = graph[every & (graph["comparison"] == "stage 1")]
     assert stage1[["reclassified", "linked_reclassified", "control", "linked_control"]].values.tolist() == [
         [1, 0, 1, 1]
     ]
     transitions = tables["table3-transitions-stage1"].set_index("origin")
-    assert transitions.loc[M, H] == 1 and transitions.loc[WU, M] == 1  # base merged to compare
+    # the untuned model's four categories as rows, the new types merged
+    assert transitions.index.tolist() == [H, M, W, U, "Total"] and list(transitions.columns) == [H, M, WU, "Total"]
+    assert transitions.loc[M, H] == 1 and transitions.loc[W, M] == 1 and transitions.loc[U, WU] == 1
+    difference = tables["table3-minus-table4"].set_index("origin")  # retest: M, U, U, H
+    assert difference.loc[M, H] == 1 and difference.loc[W, M] == 1 and difference.loc[W, WU] == -1
+    stage2 = tables["table12-transitions-stage2"]
+    assert stage2[stage2["strategy"] == 5].set_index("origin").loc[WU, M] == 1  # origin: stage 1, merged
+    assert tables["table8-strategies"]["data"].str.startswith("origin HighlyKnown, MaybeKnown or Weakly").tolist() == [
+        True,
+        False,
+    ]
+    by_category = tables["table9-accuracy-by-category"]
+    assert list(by_category.columns) == ["category", "n", "untuned", "one-stage", "strategy 1", "strategy 5"]
+    # Table 5 (the paper's): Initial q1 (A, X); q2 is WeaklyKnown -> MaybeKnown (B, Y): not linked.
+    paper = tables["table5-entity-graph"].set_index("relation").loc["All"]
+    assert paper[["initial", "reclassified", "linked_reclassified"]].tolist() == [2, 2, 0]
     assert set(tables["training-metrics"]["state"]) == set(states["metrics"])
+
+
+def test_knowledge_gain_the_papers_way_and_on_pairs_never_trained_on():
+    gain = small_run_tables(RunShape(rounds=2, strategies=(1, 5), detects_test=True))["knowledge-gain"]
+    rows = gain.set_index(["pairs", "baseline", "stage"])
+    # HighlyKnown: untuned q4; stage 1 q1, q4; stage 2 (strategy 5) q1, q2, q4; retest q4.
+    assert rows.loc[("all", "untuned", "stage 1"), ["baseline_highly_known", "highly_known", "gain"]].tolist() == [
+        1, 2, 1
+    ]  # fmt: skip
+    assert rows.loc[("all", "untuned", "stage 2"), "gain"] == 2
+    assert rows.loc[("all", "untuned", "stage 2"), "gain_vs_stage1"] == pytest.approx(1.0)  # 2 / 1 - 1
+    # Never trained on: stage 1 trained q1, so q2-q4 (HighlyKnown q4 before and after: gain 0);
+    # stage 2 trained q1, q2, q4 as well, so q3 only, never HighlyKnown.
+    assert rows.loc[("never trained on", "untuned", "stage 1"), ["n", "gain"]].tolist() == [3, 0]
+    assert rows.loc[("never trained on", "untuned", "stage 2"), ["n", "gain"]].tolist() == [1, 0]
+    assert pd.isna(rows.loc[("never trained on", "untuned", "stage 2"), "gain_vs_stage1"])  # stage 1 gained 0
 
 
 def test_markdown_shows_missing_values_as_empty_cells(tmp_path):

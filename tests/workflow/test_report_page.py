@@ -12,7 +12,7 @@ from browser import chromium_available, render
 from gradual.report import NUMBER_FORMAT, figure_names
 from gradual.tables import RunShape, table_names
 
-SHAPE = RunShape(rounds=2, strategies=(5,), epoch_sweep=(1,), detects_test=True)  # configs/test.yaml
+SHAPE = RunShape(rounds=2, strategies=(5,), epoch_sweep=(1,), detects_test=True, stage1_epochs=2)  # configs/test.yaml
 UNAVAILABLE = chromium_available()
 
 

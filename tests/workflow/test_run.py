@@ -99,6 +99,12 @@ def test_tables_have_the_papers_shape(run):
         assert transitions.loc["Total", "Total"] == n_train, name
     stage1 = read(paths.table("table3-transitions-stage1"))
     assert "WeaklyOrUnknown" in stage1.columns  # re-detection without sampling merges the two
+    assert set(stage1["origin"]) <= set(CATEGORIES) | {"Total"}  # the untuned model's own (sampled) categories
+    paper5 = read(paths.table("table5-entity-graph"))
+    assert paper5["relation"].tolist() == ["All", "P17", "P36", "P50"]
+    assert (paper5["linked_reclassified"] <= paper5["reclassified"]).all()
+    gain = read(paths.table("knowledge-gain"))
+    assert set(gain["pairs"]) == {"all", "never trained on"} and set(gain["baseline"]) == {"untuned", "retest"}
     counts = read(paths.table("table10-category-counts")).set_index("stage")
     assert counts.index.tolist() == ["untuned", "stage 1", "stage 2"] and (counts["Total"] == n_train).all()
     by_category = read(paths.table("table9-accuracy-by-category")).set_index("category")
@@ -137,9 +143,9 @@ def evaluated(state):
 
 
 def redetected(state):
-    """The jobs that categorise the train and test questions again for a trained state, and evaluate it."""
-    jobs = generations(state, "detect", "train") | generations(state, "detect", "test") | evaluated(state)
-    return jobs | {f"assign_categories[{state}/detect/train]", f"assign_categories[{state}/detect/test]"}
+    """The jobs that categorise the train questions again for a trained state, and evaluate it (no
+    table reads a trained state's test categories, so none are made)."""
+    return generations(state, "detect", "train") | evaluated(state) | {f"assign_categories[{state}/detect/train]"}
 
 
 TABLES = {"tables", "provenance", "report", "all"}  # provenance records the whole config: every edit rewrites it
@@ -160,10 +166,20 @@ EDITS = {
     "training.stage2": ("training: {stage2: {learning_rate: 1.0e-4}}", STAGE2),
     # only the stages that replay (strategies 4 and 5); not stage 1 nor the sweep
     "method.replay_ratio": ("method: {replay_ratio: 0.6}", STAGE2),
-    # the trained states, not the sweep (it has its own epoch count)
-    "training.epochs": (
-        "training: {epochs: 3}",
+    # stage 1 and what follows it, not the sweep (it has its own epoch count)
+    "training.stage1.epochs": (
+        "training: {stage1: {epochs: 3}}",
         {"finetune[stage1]", "training_pairs[stage2-s5]"} | redetected("stage1") | STAGE2,
+    ),
+    "training.stage2.epochs": ("training: {stage2: {epochs: 3}}", STAGE2),
+    # the scoring of the held-out questions: the untuned model's test categories (and the samples they
+    # pick), every evaluation, every training (it scores dev and test after each epoch), what follows
+    "matching.test_answers": (
+        "matching: {test_answers: any}",
+        generations("base", "detect", "test")
+        | {"assign_categories[base/detect/test]", "score_evaluation[base/test]"}
+        | (EVERY_TRAINED_STATE - {"training_pairs[stage1]", "training_pairs[sweep-e1]"})
+        | TABLES,
     ),
     # scoring and categories, and all that depends on them; of the untuned model's generations only
     # those that sample, since the matcher picks the questions that need samples

@@ -19,37 +19,45 @@ def job_counts(output: str) -> dict[str, int]:
     return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", output, flags=re.M)}
 
 
-def test_paper_configuration_builds_its_dag(workdir):
-    done = snakemake("-n", "--configfile", str(ROOT / "configs/paper-qwen2-7b.yaml"), cwd=workdir)
-    counts = job_counts(done.stdout)
-    # 11 fine-tuned states: stage 1, stage 2 with strategies 1-5, and the epoch sweep (1, 2, 3, 5, 10).
-    # Generation, shards {detect: {train: 32, test: 4}, retest: 32, eval: 1}: the untuned model on
-    # detect train and test, retest train and eval test (32 + 4 + 32 + 1); each two-stage state on
-    # detect train and test and eval test (6 x 37); each sweep state on eval test (5 x 1).
-    assert counts == {
-        "all": 1,
-        "assign_categories": 3 + 6 * 2,
-        "download_dataset": 1,
-        "finetune": 11,
-        "generate": 69 + 6 * 37 + 5,
-        "prepare_dataset": 1,
-        "prepare_model": 1,
-        "provenance": 1,
-        "report": 1,
-        "sample_prompts": 5,
-        "score_evaluation": 12,
-        "tables": 1,
-        "training_pairs": 11,
-        "total": 357,
-    }
-    assert re.search(r"results/paper-qwen2-7b/models/qwen2-7b-[0-9a-f]{10}\.json", done.stdout)
+# The paper configurations' DAG: 7 two-stage states (stage 1, stage 2 with strategies 1-5, stage 3 with
+# strategy 5) and 3 sweep states (15, 20, 25 epochs; 10 is stage 1 itself). Generation, shards
+# {detect: {train: 32, test: 4}, retest: 32, eval: 1}: the untuned model on detect train and test, retest
+# train and eval test (32 + 4 + 32 + 1); each two-stage state on detect train and eval test (7 x 33); each
+# sweep state on eval test (3 x 1). Only the untuned model's test categories are read (Table 9).
+PAPER_JOBS = {
+    "all": 1,
+    "assign_categories": 3 + 7,
+    "download_dataset": 1,
+    "finetune": 7 + 3,
+    "generate": 69 + 7 * 33 + 3,
+    "prepare_dataset": 1,
+    "prepare_model": 1,
+    "provenance": 1,
+    "report": 1,
+    "sample_prompts": 5,
+    "score_evaluation": 1 + 7 + 3,
+    "tables": 1,
+    "training_pairs": 7 + 3,
+    "total": 356,
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "model"), [("paper-qwen2-7b", "qwen2-7b"), ("paper-llama3-8b", "llama3-8b")]
+)  # fmt: skip
+def test_paper_configurations_build_their_dag(workdir, config, model):
+    done = snakemake("-n", "--configfile", str(ROOT / f"configs/{config}.yaml"), cwd=workdir)
+    assert job_counts(done.stdout) == PAPER_JOBS
+    assert re.search(rf"results/{config}/models/{model}-[0-9a-f]{{10}}\.json", done.stdout)
+    states = set(re.findall(r"results/[\w-]+/adapters/([\w-]+)", done.stdout))
+    assert states == {"stage1", *(f"stage2-s{k}" for k in range(1, 6)), "stage3-s5", "sweep-e15", "sweep-e20", "sweep-e25"}
 
 
 def test_default_configuration_builds_its_dag(workdir):
     counts = job_counts(snakemake("-n", cwd=workdir).stdout)
     # one shard per job: untuned detect train/test, retest train, eval test; stage 1 and stage 2
-    # (strategy 5) detect train/test and eval test
-    assert counts["generate"] == (1 + 1 + 1 + 1) + 2 * (1 + 1 + 1) and counts["finetune"] == 2
+    # (strategy 5) detect train and eval test (no table reads a trained state's test categories)
+    assert counts["generate"] == (1 + 1 + 1 + 1) + 2 * (1 + 1) and counts["finetune"] == 2
     assert "download_dataset" not in counts
 
 
