@@ -179,10 +179,9 @@ def table_inputs(wildcards):
         "categories": lambda state: PATHS.categories(state, "detect", "train"),
         "evaluation": lambda state: PATHS.evaluation(state, "test"),
         "metrics": PATHS.training_metrics,
-        "training": PATHS.training_pairs,
+        "training": PATHS.trained_examples,
     }
     inputs = {kind: [paths[kind](state) for state in states] for kind, states in SHAPE.input_states().items()}
-    inputs["replay_pools"] = [PATHS.replay_pool(state) for state in SHAPE.input_states()["training"]]
     inputs |= {"questions": PATHS.questions("train"), "retest": PATHS.categories(BASE, "retest", "train")}
     if SHAPE.detects_test:
         inputs["test_categories"] = PATHS.categories(BASE, "detect", "test")

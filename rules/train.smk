@@ -26,6 +26,7 @@ rule finetune:
     output:
         adapter=directory(PATHS.adapter()),
         metrics=PATHS.training_metrics(),
+        examples=PATHS.trained_examples(),
     params:
         checkpoints=PATHS.checkpoints(),
         training=training_settings,

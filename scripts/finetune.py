@@ -30,9 +30,11 @@ with job_log(snakemake.log[0]):
     if pairs.empty:
         raise SystemExit(f"no training pairs for {snakemake.wildcards.state}: nothing to fine-tune on")
 
+    epochs = range(1, settings.epochs + 1)
+    examples = {epoch: epoch_examples(pairs, pool, replay_ratio, epoch, settings.seed) for epoch in epochs}
+
     def epoch_pairs(epoch: int) -> pd.DataFrame:
-        examples = epoch_examples(pairs, pool, replay_ratio, epoch, settings.seed)
-        return training_examples(examples, prompt_format)
+        return training_examples(examples[epoch], prompt_format)
 
     evaluation_sets = {
         split: (
@@ -65,3 +67,5 @@ with job_log(snakemake.log[0]):
     logging.info("best epoch by %s accuracy: %d", settings.selection_split, best_epoch)
     shutil.copytree(best_adapter(params.checkpoints, metrics, settings.selection_split), snakemake.output.adapter)
     write_parquet(metrics.assign(best=metrics["epoch"] == best_epoch), snakemake.output.metrics)
+    trained = [part[["question_id", "role"]].assign(epoch=epoch) for epoch, part in examples.items()]
+    write_parquet(pd.concat(trained, ignore_index=True)[["epoch", "question_id", "role"]], snakemake.output.examples)

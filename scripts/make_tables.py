@@ -18,10 +18,7 @@ with job_log(snakemake.log[0]):
 
     questions = pd.read_parquet(inputs.questions)
     categories = per_state("categories")
-    trained_on = {
-        state: set(pd.read_parquet(pairs)["question_id"]) | set(pd.read_parquet(pool)["question_id"])
-        for state, pairs, pool in zip(states["training"], inputs.training, inputs.replay_pools, strict=True)
-    }
+    trained_on = {state: set(examples["question_id"]) for state, examples in per_state("training").items()}
     tables = make_tables(
         shape,
         questions=questions,

@@ -245,10 +245,11 @@ def knowledge_gain(
     `stages` maps a stage label to its category table, in order (stage 1 first); `baselines` a label to
     a category table of the untuned model (the paper's "untuned", and the retest, whose count differs
     from the untuned one by prompt noise alone); `trained_on` a stage label to the question ids that it
-    or a stage before it trained on (replay pools included). Rows: for pairs "all" (the paper's: the
+    or a stage before it trained on (replay draws included). Rows: for pairs "all" (the paper's: the
     pairs trained on count) and "never trained on" (each stage's pairs outside its `trained_on`), for
     each baseline, one per stage: n pairs, HighlyKnown under the baseline and the stage, the gain and
-    gain / first stage's gain - 1 (`gain_vs_stage1`, NaN for the first stage or a zero first gain).
+    gain / first stage's gain - 1 (`gain_vs_stage1`; NaN for the first stage, and where the first
+    stage gained nothing, as a ratio to a gain of 0 or less says nothing).
     """
     tables = {name: _categories(table, f"category table of {name!r}") for name, table in {**stages, **baselines}.items()}
     highly = {
@@ -264,7 +265,7 @@ def knowledge_gain(
                 ids = sorted(common - trained_on[stage]) if pairs == NEVER_TRAINED else sorted(common)
                 before, after = int(highly[baseline][ids].sum()), int(highly[stage][ids].sum())
                 gain = after - before
-                relative = math.nan if first_gain in (None, 0) else gain / first_gain - 1
+                relative = gain / first_gain - 1 if first_gain is not None and first_gain > 0 else math.nan
                 first_gain = gain if first_gain is None else first_gain
                 rows.append(
                     {

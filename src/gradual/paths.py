@@ -51,6 +51,10 @@ class Layout:
     def replay_pool(self, state="{state}") -> str:
         return f"{self.results}/training/{state}/replay-pool.parquet"
 
+    def trained_examples(self, state="{state}") -> str:
+        """What a fine-tuning trained on, epoch by epoch (its pairs and that epoch's replay draw)."""
+        return f"{self.results}/training/{state}/examples.parquet"
+
     def training_metrics(self, state="{state}") -> str:
         return f"{self.results}/training/{state}/metrics.parquet"
 

@@ -66,7 +66,7 @@ class RunShape:
             "categories": [BASE, *self.trained],
             "evaluation": [BASE, *self.trained, *self.sweep],
             "metrics": [*self.trained, *self.sweep],
-            "training": self.main,  # training pairs and replay pools: what each round trained on
+            "training": self.main,  # the examples each round trained on
         }
 
 

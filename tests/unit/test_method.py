@@ -117,6 +117,15 @@ def test_stage2_pairs_are_the_papers_strategies(strategy, expected):
     assert pairs["answer"].tolist() == [f"answer {q}" for q in expected]
 
 
+def test_with_sampled_re_detection_the_pairs_after_stage_1_are_still_only_the_maybe_known():
+    # method.redetect_sampling: after stage 1 WeaklyKnown and Unknown are told apart; neither is kept
+    ids = [f"g{o[0]}{a[0]}" for o in (H, M, W, U) for a in (H, M, W, U)]
+    base = pd.DataFrame({"question_id": ids, "category": [{"H": H, "M": M, "W": W, "U": U}[q[1]] for q in ids]})
+    after = pd.DataFrame({"question_id": ids, "category": [{"H": H, "M": M, "W": W, "U": U}[q[2]] for q in ids]})
+    assert stage2_pairs(questions(ids), base, after, 1)["question_id"].tolist() == ["gHM", "gMM", "gWM"]
+    assert stage2_pairs(questions(ids), base, after, 4)["question_id"].tolist() == ["gHM", "gMM", "gWM", "gUM"]
+
+
 def test_stage2_pairs_on_the_other_hand_made_table():
     assert stage2_pairs(questions(), BASE, AFTER, 1)["question_id"].tolist() == ["q01", "q03", "q04", "q09"]
     assert stage2_pairs(questions(), BASE, AFTER, 3)["question_id"].tolist() == ["q01", "q04", "q09"]

@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from workflow import MODEL_ID, SNAKEMAKE, Run, copy_workflow, planned_jobs
 from gradual.categories import CATEGORIES, categorize
 from gradual.detection import score
+from gradual.method import replay_count
 
 N_PROMPTS, N_SAMPLES = 2, 2  # configs/test.yaml
 
@@ -121,6 +122,18 @@ def test_tables_have_the_papers_shape(run):
         assert Path(paths.table(name, "md")).read_text().startswith("|")
 
 
+def test_each_epoch_trained_on_its_pairs_and_that_epochs_replay_draw(run):
+    paths = run.paths
+    pairs, pool = read(paths.training_pairs("stage2-s5")), read(paths.replay_pool("stage2-s5"))
+    examples = read(paths.trained_examples("stage2-s5"))
+    assert list(examples.columns) == ["epoch", "question_id", "role"] and sorted(set(examples["epoch"])) == [1, 2]
+    for _, epoch in examples.groupby("epoch"):
+        assert epoch.loc[epoch["role"] == "target", "question_id"].tolist() == pairs["question_id"].tolist()
+        replayed = epoch.loc[epoch["role"] == "replay", "question_id"]
+        assert set(replayed) <= set(pool["question_id"]) and len(replayed) == replay_count(len(pool), 0.2)
+    assert set(read(paths.trained_examples("stage1"))["role"]) == {"target"}  # stage 1 replays nothing
+
+
 def test_stage2_continues_stage1_into_a_different_adapter(run):
     paths = run.paths
     stage1, stage2 = (load_file(Path(paths.adapter(s)) / "adapter_model.safetensors") for s in ("stage1", "stage2-s5"))
@@ -164,7 +177,7 @@ EDITS = {
     "nothing": ("", set()),
     # stage 2 onwards only
     "training.stage2": ("training: {stage2: {learning_rate: 1.0e-4}}", STAGE2),
-    # only the stages that replay (strategies 4 and 5); not stage 1 nor the sweep
+    # only the stage that replays (strategy 5); not stage 1 nor the sweep
     "method.replay_ratio": ("method: {replay_ratio: 0.6}", STAGE2),
     # stage 1 and what follows it, not the sweep (it has its own epoch count)
     "training.stage1.epochs": (
