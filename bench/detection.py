@@ -164,7 +164,7 @@ def main():
     parser.add_argument("--sides", default="abc", help="which sides to run, e.g. bc on a GPU where (a) is slow")
     parser.add_argument("--vllm-dtype", default="float32", help="(d): the dtype vLLM runs in")
     parser.add_argument("--vllm-compile", action="store_true", help="(d): torch.compile the model (slower start)")
-    parser.add_argument("--seed-cost", action="store_true", help="(d): time sampling with and without per-request seeds")
+    parser.add_argument("--seed-cost", action="store_true", help="(d): time sampling with and without request seeds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = GenerationSettings(

@@ -26,9 +26,8 @@ with job_log(snakemake.log[0]):
     engine_options = config.get("vllm", {})
     limit = context_length(model, engine_options)
     check_prompt_lengths(prompts, AutoTokenizer.from_pretrained(model), limit, settings.max_new_tokens)
-    backend = load_backend(
-        config["backend"], model, settings, snakemake.input.get("adapter"), engine_options, config.get("batch_invariant")
-    )
+    adapter, batch_invariant = snakemake.input.get("adapter"), config.get("batch_invariant", False)
+    backend = load_backend(config["backend"], model, settings, adapter, engine_options, batch_invariant)
     golds, match_mode = None, None
     if config["sampling"] == "never_right":
         questions = pd.read_parquet(snakemake.input.questions, columns=["question_id", "answers"])

@@ -251,7 +251,7 @@ def knowledge_gain(
     gain / first stage's gain - 1 (`gain_vs_stage1`; NaN for the first stage, and where the first
     stage gained nothing, as a ratio to a gain of 0 or less says nothing).
     """
-    tables = {name: _categories(table, f"category table of {name!r}") for name, table in {**stages, **baselines}.items()}
+    tables = {name: _categories(table, f"category table of {name!r}") for name, table in (stages | baselines).items()}
     highly = {
         name: pd.Series((t["category"] == HIGHLY_KNOWN).to_numpy(), index=t["question_id"].to_numpy())
         for name, t in tables.items()

