@@ -58,7 +58,7 @@ def greedy_against_generate(folder: str | Path, backend: HFBackend, prompts: lis
                 attention_mask=encoded["attention_mask"],
                 max_new_tokens=backend.settings.max_new_tokens,
                 do_sample=False,
-                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+                pad_token_id=tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id,
             )
         expected = tokenizer.decode(reference[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
         pairs.append((answer_line(text), answer_line(expected)))

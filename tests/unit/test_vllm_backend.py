@@ -92,7 +92,9 @@ def fake_vllm(monkeypatch):
 @pytest.fixture
 def fake_vllm_cpu(monkeypatch):
     """vLLM's CPU build, in an environment that sets none of its variables."""
-    for name in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_ENABLE_V1_MULTIPROCESSING", "OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND"):
+    from gradual.generation.vllm import ENGINE_ENVIRONMENT
+
+    for name in ENGINE_ENVIRONMENT:
         monkeypatch.setenv(name, "")  # recorded, so that the test's end removes what the backend sets
         monkeypatch.delenv(name)
     return install_fake_vllm(monkeypatch, cpu=True)
@@ -344,9 +346,37 @@ def test_settings_from_the_generation_config():
 
 def test_batch_invariance_is_asked_of_vllm_on_a_gpu_and_refused_on_the_cpu_build(monkeypatch, tmp_path):
     monkeypatch.setenv("VLLM_BATCH_INVARIANT", "")  # recorded, so that the test's end removes what the backend sets
+    monkeypatch.delenv("VLLM_BATCH_INVARIANT")
     install_fake_vllm(monkeypatch, cpu=False)
+    # vLLM's modules read the variable as they load: once vllm is imported, setting it would do nothing
+    with pytest.raises(InputError, match="vLLM was imported before it was set"):
+        load_backend("vllm", tmp_path / "m", SETTINGS, batch_invariant=True)
+    monkeypatch.delitem(sys.modules, "vllm")  # as in a generate job, where nothing imports vllm before the backend
+    original_import = __import__
+
+    def import_fake(name, *args, **kwargs):
+        if name == "vllm" and "vllm" not in sys.modules:
+            assert os.environ["VLLM_BATCH_INVARIANT"] == "1"  # set before vLLM loads
+            install_fake_vllm(monkeypatch, cpu=False)
+        return original_import(name, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.__import__", import_fake)
     backend = load_backend("vllm", tmp_path / "m", SETTINGS, batch_invariant=True)
-    assert backend.environment["VLLM_BATCH_INVARIANT"] == "1" == os.environ["VLLM_BATCH_INVARIANT"]
+    assert backend.environment["VLLM_BATCH_INVARIANT"] == "1"
+    monkeypatch.undo()
+    monkeypatch.setenv("VLLM_BATCH_INVARIANT", "1")
     install_fake_vllm(monkeypatch, cpu=True)
     with pytest.raises(InputError, match="batch_invariant needs vLLM on an NVIDIA GPU"):
         load_backend("vllm", tmp_path / "m", SETTINGS, batch_invariant=True)
+
+
+def test_a_torchvision_built_for_another_torch_is_named_with_its_fix(tmp_path, monkeypatch):
+    from gradual.generation.vllm import check_torchvision
+
+    package = tmp_path / "torchvision"
+    package.mkdir()
+    (package / "__init__.py").write_text('raise RuntimeError("operator torchvision::nms does not exist")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "torchvision", raising=False)
+    with pytest.raises(InputError, match="operator torchvision::nms does not exist.*pip uninstall torchvision"):
+        check_torchvision()

