@@ -22,7 +22,7 @@ from gradual.detection import sampling_mode, shard_count
 from gradual.method import get_strategy
 from gradual.models import model_spec
 from gradual.paths import Layout
-from gradual.prompts import PromptFormat
+from gradual.prompts import PROMPT_SET_KINDS, PromptFormat, prompt_set_of, prompt_set_seed
 from gradual.provenance import project_commit
 from gradual.report import figure_names
 from gradual.shared import shared_id
@@ -44,11 +44,7 @@ MODEL_ID = shared_id(config["model"]["name"], MODEL_SPEC)
 DOWNLOAD_SPEC = dataset_spec(**DATASET["download"])
 DATASET_ID = shared_id(DATASET["name"], DOWNLOAD_SPEC)
 DETECTION = config["detection"]
-PROMPT_SETS = {
-    "detect": {"n_prompts": DETECTION["n_prompts"], "seed": DETECTION["seed"], "exemplar_pool": DETECTION["exemplar_pool"]},
-    "retest": {"n_prompts": DETECTION["n_prompts"], "seed": DETECTION["retest_seed"], "exemplar_pool": DETECTION["exemplar_pool"]},
-    "eval": {"n_prompts": 1, "seed": config["evaluation"]["prompt_seed"], "exemplar_pool": None},
-}
+PROMPT_SEEDS = {"detect": DETECTION["seed"], "retest": DETECTION["retest_seed"], "eval": config["evaluation"]["prompt_seed"]}
 SHAPE = RunShape.from_config(config)
 TRAINED = SHAPE.trained
 SWEEP = SHAPE.sweep
@@ -59,7 +55,7 @@ REPORT_STATES = {"untuned": BASE} | {f"round {n}": state for n, state in enumera
 
 wildcard_constraints:
     split="|".join(SPLITS),
-    prompt_set="|".join(PROMPT_SETS),
+    prompt_set="|".join(PROMPT_SET_KINDS),
     state=STATE_PATTERN,
     shard=r"\d+",
 
@@ -121,9 +117,23 @@ def generation_settings(wildcards) -> dict:
     return settings
 
 
+def prompt_set_draw(wildcards) -> dict:
+    """How a prompt set is drawn: its size, exemplar seed and pool (the evaluation's: one prompt, no pool)."""
+    kind = wildcards.prompt_set.partition("-")[0]
+    return {
+        "n_prompts": 1 if kind == "eval" else DETECTION["n_prompts"],
+        "seed": prompt_set_seed(wildcards.prompt_set, PROMPT_SEEDS),
+        "exemplar_pool": None if kind == "eval" else DETECTION["exemplar_pool"],
+    }
+
+
+def prompts_of(state: str, kind: str, split: str) -> str:
+    return PATHS.prompts(prompt_set_of(state, kind, METHOD["redetect_prompts"]), split)
+
+
 def generation_inputs(wildcards):
     inputs = {
-        "prompts": PATHS.prompts(wildcards.prompt_set, wildcards.split),
+        "prompts": prompts_of(wildcards.state, wildcards.prompt_set, wildcards.split),
         "questions": PATHS.questions(wildcards.split),
         "model": model_input(),
     }
@@ -148,8 +158,7 @@ def training_pairs_inputs(wildcards):
 def finetune_inputs(wildcards):
     stage = parse_stage(wildcards.state)
     inputs = {
-        "pairs": PATHS.training_pairs(wildcards.state),
-        "replay_pool": PATHS.replay_pool(wildcards.state),
+        "examples": PATHS.trained_examples(wildcards.state),
         "model": model_input(),
         **{f"{split}_prompts": PATHS.prompts("eval", split) for split in ("dev", "test")},
         **{f"{split}_questions": PATHS.questions(split) for split in ("dev", "test")},
@@ -161,28 +170,43 @@ def finetune_inputs(wildcards):
 
 def training_settings(wildcards) -> dict:
     """The training values of one state: its stage's epochs, rate and decay (the sweep has its own
-    epochs), and the replay ratio only for a strategy that replays."""
+    epochs) and its training seed (the run's first, or the one its name carries)."""
     stage = parse_stage(wildcards.state)
     settings = pick(
         TRAINING, "batch_size", "micro_batch_size", "lora_rank", "lora_alpha", "lora_dropout", "target_modules",
-        "warmup_ratio", "max_length", "seed", "selection_split",
+        "warmup_ratio", "max_length", "selection_split",
     )  # fmt: skip
     settings |= TRAINING["stage1" if stage.number == 1 else "stage2"]
     settings["epochs"] = stage.epochs or settings["epochs"]
+    settings["seed"] = TRAINING["seeds"][0] if stage.seed is None else stage.seed
+    return settings
+
+
+def training_data_settings(wildcards) -> dict:
+    """What a stage's examples depend on besides the categories: its epochs and seed, the replay
+    ratio where it replays, and for a control the ratio of strategy 5 it matches."""
+    stage = parse_stage(wildcards.state)
+    settings = {key: value for key, value in training_settings(wildcards).items() if key in ("epochs", "seed")}
     replays = stage.strategy is not None and get_strategy(stage.strategy).replay
     settings["replay_ratio"] = METHOD["replay_ratio"] if replays else 0.0
+    if stage.control is not None:
+        settings["matched_replay_ratio"] = METHOD["replay_ratio"]
     return settings
 
 
 def table_inputs(wildcards):
     paths = {
         "categories": lambda state: PATHS.categories(state, "detect", "train"),
+        "retest": lambda state: PATHS.categories(state, "retest", "train"),
         "evaluation": lambda state: PATHS.evaluation(state, "test"),
         "metrics": PATHS.training_metrics,
+        "dev_scores": PATHS.dev_scores,
         "training": PATHS.trained_examples,
     }
-    inputs = {kind: [paths[kind](state) for state in states] for kind, states in SHAPE.input_states().items()}
-    inputs |= {"questions": PATHS.questions("train"), "retest": PATHS.categories(BASE, "retest", "train")}
+    states = SHAPE.input_states()
+    inputs = {kind: [paths[kind](state) for state in states[kind]] for kind in paths}
+    inputs |= {f"greedy_{state}": generation_shards(state, "detect", "train") for state in states["greedy"]}
+    inputs["questions"] = PATHS.questions("train")
     if SHAPE.detects_test:
         inputs["test_categories"] = PATHS.categories(BASE, "detect", "test")
     return inputs
@@ -205,7 +229,8 @@ def all_generations():
     of the trained states, and every state's evaluation."""
     detections = [(state, "detect", split) for state in [BASE, *TRAINED] for split in detected_splits(state)]
     evaluations = [(state, "eval", "test") for state in [BASE, *TRAINED, *SWEEP]]
-    sets = [*detections, (BASE, "retest", "train"), *evaluations]
+    retests = [(state, "retest", "train") for state in SHAPE.retested]
+    sets = [*detections, *retests, *evaluations]
     return [path for state, prompt_set, split in sets for path in generation_shards(state, prompt_set, split)]
 
 

@@ -1,4 +1,5 @@
-# Few-shot prompts: n_prompts per question for detection, one fixed prompt per question for evaluation.
+# Few-shot prompts: n_prompts per question for detection (the untuned model's, and under fresh
+# re-detection each fine-tuned state's own), one fixed prompt per question for evaluation.
 
 
 rule sample_prompts:
@@ -7,8 +8,10 @@ rule sample_prompts:
         train=PATHS.questions("train"),
     output:
         PATHS.prompts(),
+    wildcard_constraints:
+        prompt_set=rf"eval|(?:detect|retest)(?:-(?:{TRAINED_STATE_PATTERN}))?",
     params:
-        prompt_set=lambda wildcards: PROMPT_SETS[wildcards.prompt_set],
+        prompt_set=prompt_set_draw,
         k_shot=config["detection"]["k_shot"],
         prompt_format=config["prompt"],
     log:

@@ -1,4 +1,5 @@
-# Fine-tuning: the data of each stage, then LoRA training with per-epoch evaluation and resume.
+# Fine-tuning: the data of each stage (every epoch's examples), then LoRA training with per-epoch
+# evaluation and resume.
 
 
 rule training_pairs:
@@ -8,6 +9,9 @@ rule training_pairs:
     output:
         pairs=PATHS.training_pairs(),
         replay_pool=PATHS.replay_pool(),
+        examples=PATHS.trained_examples(),
+    params:
+        training=training_data_settings,
     wildcard_constraints:
         state=TRAINED_STATE_PATTERN,
     log:
@@ -26,7 +30,7 @@ rule finetune:
     output:
         adapter=directory(PATHS.adapter()),
         metrics=PATHS.training_metrics(),
-        examples=PATHS.trained_examples(),
+        dev_scores=PATHS.dev_scores(),
     params:
         checkpoints=PATHS.checkpoints(),
         training=training_settings,

@@ -14,27 +14,29 @@ from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
 from gradual.io import write_parquet
 from gradual.logs import job_log
-from gradual.method import epoch_examples
 from gradual.prompts import PromptFormat
 from gradual.shared import folder_of
-from gradual.training import TrainingSettings, best_adapter, finetune, select_best_epoch, training_examples
+from gradual.training import (
+    DEV_CORRECT,
+    TrainingSettings,
+    best_adapter,
+    dev_scores,
+    finetune,
+    select_best_epoch,
+    training_examples,
+)
 
 with job_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     params, inputs = snakemake.params, snakemake.input
     settings = TrainingSettings.from_config(params.training)
-    replay_ratio = params.training["replay_ratio"]
     prompt_format = PromptFormat(**params.prompt_format)
-    pairs = pd.read_parquet(inputs.pairs)
-    pool = pd.read_parquet(inputs.replay_pool)
-    if pairs.empty:
+    examples = pd.read_parquet(inputs.examples)
+    if examples.empty:
         raise SystemExit(f"no training pairs for {snakemake.wildcards.state}: nothing to fine-tune on")
 
-    epochs = range(1, settings.epochs + 1)
-    examples = {epoch: epoch_examples(pairs, pool, replay_ratio, epoch, settings.seed) for epoch in epochs}
-
     def epoch_pairs(epoch: int) -> pd.DataFrame:
-        return training_examples(examples[epoch], prompt_format)
+        return training_examples(examples[examples["epoch"] == epoch], prompt_format)
 
     evaluation_sets = {
         split: (
@@ -53,6 +55,8 @@ with job_log(snakemake.log[0]):
             answers = detect(backend, prompts, generation.seed, sampling="off")
             correct = score(answers, gold_answers(questions, params.scoring["answers"]), params.scoring["mode"])
             scores[f"{split}_accuracy"] = float(correct.mean()) if len(correct) else 0.0
+            if split == "dev":  # per question, in the prompts' order: how sure the choice of epoch is
+                scores[DEV_CORRECT] = correct.astype(int).tolist()
         return scores
 
     # What the checkpoints depend on besides the training itself: a change to either retrains.
@@ -66,6 +70,7 @@ with job_log(snakemake.log[0]):
     best_epoch = select_best_epoch(metrics, settings.selection_split)
     logging.info("best epoch by %s accuracy: %d", settings.selection_split, best_epoch)
     shutil.copytree(best_adapter(params.checkpoints, metrics, settings.selection_split), snakemake.output.adapter)
-    write_parquet(metrics.assign(best=metrics["epoch"] == best_epoch), snakemake.output.metrics)
-    trained = [part[["question_id", "role"]].assign(epoch=epoch) for epoch, part in examples.items()]
-    write_parquet(pd.concat(trained, ignore_index=True)[["epoch", "question_id", "role"]], snakemake.output.examples)
+    dev_ids = evaluation_sets["dev"][0]["question_id"].tolist()
+    write_parquet(dev_scores(metrics, dev_ids), snakemake.output.dev_scores)
+    metrics = metrics.drop(columns=DEV_CORRECT).assign(best=metrics["epoch"] == best_epoch)
+    write_parquet(metrics, snakemake.output.metrics)

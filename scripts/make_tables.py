@@ -19,14 +19,20 @@ with job_log(snakemake.log[0]):
     questions = pd.read_parquet(inputs.questions)
     categories = per_state("categories")
     trained_on = {state: set(examples["question_id"]) for state, examples in per_state("training").items()}
+    greedy = {
+        state: pd.concat([pd.read_parquet(path) for path in inputs[f"greedy_{state}"]], ignore_index=True)
+        for state in states["greedy"]
+    }
     tables = make_tables(
         shape,
         questions=questions,
         categories=categories,
-        retest=pd.read_parquet(inputs.retest),
+        retests=per_state("retest"),
         evaluations=per_state("evaluation"),
         metrics=per_state("metrics"),
+        dev_scores=per_state("dev_scores"),
         trained_on=trained_on,
+        greedy=greedy,
         test_categories=pd.read_parquet(inputs.test_categories) if "test_categories" in inputs.keys() else None,
     )
     for path in snakemake.output.tables:

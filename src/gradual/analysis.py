@@ -10,7 +10,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from gradual.categories import ALL_CATEGORIES, HIGHLY_KNOWN
+from gradual.categories import ALL_CATEGORIES, HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, merge_unknown
+from gradual.dataset import relation_sort_key
 
 TOTAL = "Total"
 ALL = "All"
@@ -280,3 +281,136 @@ def knowledge_gain(
                     }
                 )
     return pd.DataFrame(rows, columns=GAIN_COLUMNS)
+
+
+def epoch_selection(metrics: pd.DataFrame, dev_scores: pd.DataFrame) -> dict:
+    """Could the dev set tell the chosen epoch from the last one? Both epochs' dev answers compared
+    question by question (`paired_comparison`: the questions only one of them answers, exact McNemar
+    p); `decided` when they are
+    the same epoch or the test says they differ (p < 0.05). Ties between epochs go to the earliest
+    (`gradual.training.select_best_epoch`), the least trained of those the dev set cannot rank."""
+    _require(metrics, ["epoch", "best", "dev_accuracy"], "training metrics")
+    best = int(metrics.loc[metrics["best"], "epoch"].iloc[0])
+    last = int(metrics["epoch"].max())
+    by_epoch = {epoch: rows[["question_id", "correct"]] for epoch, rows in dev_scores.groupby("epoch")}
+    paired = paired_comparison(by_epoch[best], by_epoch[last])
+    accuracy = metrics.set_index("epoch")["dev_accuracy"]
+    return {
+        "best_epoch": best,
+        "last_epoch": last,
+        "best_dev_accuracy": float(accuracy[best]),
+        "last_dev_accuracy": float(accuracy[last]),
+        "right_at_best_only": paired["gained"],  # dev questions the chosen epoch answers and the last does not
+        "right_at_last_only": paired["lost"],
+        "mcnemar_p": paired["mcnemar_p"],
+        "decided": best == last or paired["mcnemar_p"] < 1 - CONFIDENCE,
+    }
+
+
+def epoch_selection_table(metrics: dict[str, pd.DataFrame], dev_scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """`epoch_selection` of every trained state, one row each (its best epoch against its last)."""
+    rows = [{"state": state} | epoch_selection(metrics[state], dev_scores[state]) for state in metrics]
+    return pd.DataFrame(rows)
+
+
+KEY_TRANSITIONS = [
+    (MAYBE_KNOWN, HIGHLY_KNOWN),
+    (WEAKLY_KNOWN, MAYBE_KNOWN),
+    (UNKNOWN, MAYBE_KNOWN),
+    (HIGHLY_KNOWN, MAYBE_KNOWN),
+]
+BY_RELATION_COLUMNS = ["relation", "transition", "origin_pairs", "after_stage", "retest", "beyond_retest"]
+
+
+def transitions_by_relation(origin: pd.DataFrame, new: pd.DataFrame, retest: pd.DataFrame | None) -> pd.DataFrame:
+    """Table 3's key transitions (KEY_TRANSITIONS) per relation (All first): the pairs of the origin
+    category, how many made the transition after the stage and on the retest, and the difference.
+    `new` and `retest` are compared merged; without a matched retest (None: re-detection on the same
+    prompts) its columns are empty."""
+    _require(origin, ["question_id", "relation", "category"], "origin table")
+    joined = origin[["question_id", "relation", "category"]].merge(
+        _categories(new, "new table").assign(category=lambda t: merge_unknown(t["category"]).astype(str)),
+        on="question_id",
+        suffixes=("", "_new"),
+    )
+    if retest is not None:
+        floor = _categories(retest, "retest table").assign(category=lambda t: merge_unknown(t["category"]).astype(str))
+        joined = joined.merge(floor.rename(columns={"category": "category_retest"}), on="question_id")
+    relations = [ALL, *sorted(joined["relation"].unique(), key=relation_sort_key)]
+    rows = []
+    for relation in relations:
+        part = joined if relation == ALL else joined[joined["relation"] == relation]
+        for source, target in KEY_TRANSITIONS:
+            of_origin = part[part["category"].astype(str) == source]
+            after = int((of_origin["category_new"] == target).sum())
+            retested = int((of_origin["category_retest"] == target).sum()) if retest is not None else None
+            rows.append(
+                {
+                    "relation": relation,
+                    "transition": f"{source} -> {target}",
+                    "origin_pairs": len(of_origin),
+                    "after_stage": after,
+                    "retest": retested,
+                    "beyond_retest": after - retested if retested is not None else None,
+                }
+            )
+    table = pd.DataFrame(rows, columns=BY_RELATION_COLUMNS)
+    return table.astype({"retest": "Int64", "beyond_retest": "Int64"})
+
+
+SEED_COLUMNS = [
+    "model",
+    "compared_with",
+    "seeds",
+    "accuracy_mean",
+    "accuracy_sd",
+    "difference_mean",
+    "difference_sd",
+    "difference_ci_low",
+    "difference_ci_high",
+    "p_value",
+    "per_seed",
+]
+
+
+def seed_spread(comparisons: dict[str, tuple[str, dict, dict]]) -> pd.DataFrame:
+    """Each model over its training seeds: mean and spread of its accuracy, and of its paired
+    difference from the state it is compared with in the same seed, with the t interval (and test) of
+    the per-seed differences (scipy's `ttest_1samp`).
+
+    `comparisons` maps a model to (the reference's name, {seed: results}, {seed: reference results}).
+    The seeds are the replications: a per-question test within one seed (McNemar, in `per_seed`)
+    measures how the test questions were drawn, not how training varies from seed to seed, and a test
+    pooling the seeds' questions as strata would count the same questions as independent again; the
+    t interval over the seeds' differences is the one that widens with training noise."""
+    rows = []
+    for model, (reference, results, references) in comparisons.items():
+        seeds = sorted(results)
+        accuracies = [accuracy(results[seed]["correct"])["accuracy"] for seed in seeds]
+        paired = [paired_comparison(results[seed], references[seed]) for seed in seeds]
+        differences = [p["difference"] for p in paired]
+        if len(seeds) > 1 and len(set(differences)) > 1:
+            test = stats.ttest_1samp(differences, 0.0)
+            low, high = test.confidence_interval(CONFIDENCE)
+            p_value = float(test.pvalue)
+        else:  # one seed, or every seed the same difference: no spread to test against
+            low = high = p_value = math.nan
+        rows.append(
+            {
+                "model": model,
+                "compared_with": reference,
+                "seeds": len(seeds),
+                "accuracy_mean": float(pd.Series(accuracies).mean()),
+                "accuracy_sd": float(pd.Series(accuracies).std(ddof=1)) if len(seeds) > 1 else math.nan,
+                "difference_mean": float(pd.Series(differences).mean()),
+                "difference_sd": float(pd.Series(differences).std(ddof=1)) if len(seeds) > 1 else math.nan,
+                "difference_ci_low": float(low),
+                "difference_ci_high": float(high),
+                "p_value": p_value,
+                "per_seed": "; ".join(
+                    f"seed {seed}: {acc:.4g} ({p['difference']:+.4g}, McNemar p {p['mcnemar_p']:.3g})"
+                    for seed, acc, p in zip(seeds, accuracies, paired)
+                ),
+            }
+        )
+    return pd.DataFrame(rows, columns=SEED_COLUMNS)

@@ -12,6 +12,14 @@ HighlyKnown pairs, is its strategy, as the paper defines them (Li et al., 2024, 
 5. every origin, plus a fresh 20% of the pairs HighlyKnown after the previous stage, drawn at the
    start of every epoch (the paper's method).
 
+Beside them, the controls (ours) ask whether stage 2's data is what helps, or simply more training
+from stage 1 with a restarted schedule: each continues stage 1 with stage 2's settings on as many
+examples per epoch as strategy 5 trains on (so on as many optimizer steps), drawn from its own pool:
+
+- continue: stage 1's own training pairs (origin MaybeKnown) again;
+- replay-only: only the pairs HighlyKnown after stage 1 (strategy 5's replay pool);
+- random: train pairs drawn at random among those not HighlyKnown after stage 1.
+
 Category values are plain strings. The origin comes from the untuned model's detection, which
 samples, so WeaklyKnown and Unknown are told apart there; a merged origin (WeaklyOrUnknown) is
 kept only by a strategy that keeps both, and refused by one that keeps one of the two.
@@ -25,8 +33,10 @@ import pandas as pd
 
 from gradual.categories import HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN
 from gradual.seeding import stable_seed
+from gradual.stages import CONTROL_NAMES, PAPER_STRATEGY
 
 PAIR_COLUMNS = ["question_id", "question", "answer", "relation", "origin"]
+EXAMPLE_COLUMNS = ["epoch", "role", *PAIR_COLUMNS]
 TARGET = "target"
 REPLAY = "replay"
 
@@ -173,3 +183,57 @@ def epoch_examples(pairs: pd.DataFrame, pool: pd.DataFrame, ratio: float, epoch:
     # Concatenating an empty frame is deprecated in pandas; its columns are the same anyway.
     parts = [part for part in parts if len(part)] or parts[:1]
     return pd.concat(parts, ignore_index=True)
+
+
+def stage_examples(pairs: pd.DataFrame, pool: pd.DataFrame, ratio: float, epochs: int, seed: int) -> pd.DataFrame:
+    """Every epoch's examples of a stage (EXAMPLE_COLUMNS): its pairs and, where it replays, that
+    epoch's draw from the pool (`epoch_examples`)."""
+    parts = [epoch_examples(pairs, pool, ratio, epoch, seed).assign(epoch=epoch) for epoch in range(1, epochs + 1)]
+    return pd.concat(parts, ignore_index=True)[EXAMPLE_COLUMNS]
+
+
+CONTROLS = dict(
+    zip(
+        CONTROL_NAMES,
+        [
+            "stage 1's own training pairs again, as many examples as strategy 5 trains on",
+            "only the pairs HighlyKnown after stage 1, as many examples as strategy 5 trains on",
+            "train pairs drawn at random among those not HighlyKnown after stage 1, as many as strategy 5 trains on",
+        ],
+    )
+)
+
+
+def control_pool(control: str, questions: pd.DataFrame, base: pd.DataFrame, after_stage1: pd.DataFrame):
+    """The pairs a control draws its examples from (module docstring), with their origin."""
+    if control == "continue":
+        return stage1_pairs(questions, base)
+    if control == "replay-only":
+        return replay_pool(questions, after_stage1, base)
+    if control == "random":
+        current = _category_of(questions, after_stage1, "current")
+        return _pairs(questions, current != HIGHLY_KNOWN, _category_of(questions, base, "base"))
+    raise ValueError(f"unknown control {control!r}: the controls are {list(CONTROLS)}")
+
+
+def matched_epoch_size(questions: pd.DataFrame, base: pd.DataFrame, after_stage1: pd.DataFrame, ratio: float) -> int:
+    """Examples per epoch of strategy 5 after stage 1: its pairs and its replay draw."""
+    pairs = stage2_pairs(questions, base, after_stage1, PAPER_STRATEGY)
+    return len(pairs) + replay_count(len(replay_pool(questions, after_stage1)), ratio)
+
+
+def matched_draw(pool: pd.DataFrame, size: int, epoch: int, seed: int) -> pd.DataFrame:
+    """`size` rows of `pool` for `epoch`: the whole pool as often as it fits, then a fresh seeded
+    subset of the rest (stable_seed(seed, "control", epoch)), in pool order; none from an empty pool."""
+    if pool.empty or size == 0:
+        return pool.iloc[:0]
+    whole, rest = divmod(size, len(pool))
+    rng = np.random.default_rng(stable_seed(seed, "control", int(epoch)))
+    rows = [*np.tile(np.arange(len(pool)), whole), *np.sort(rng.choice(len(pool), size=rest, replace=False))]
+    return pool.iloc[rows].reset_index(drop=True)
+
+
+def control_examples(pool: pd.DataFrame, size: int, epochs: int, seed: int) -> pd.DataFrame:
+    """Every epoch's examples of a control: `size` draws from its pool (role "target")."""
+    parts = [matched_draw(pool, size, epoch, seed).assign(epoch=epoch, role=TARGET) for epoch in range(1, epochs + 1)]
+    return pd.concat(parts, ignore_index=True)[EXAMPLE_COLUMNS]

@@ -52,8 +52,12 @@ class Layout:
         return f"{self.results}/training/{state}/replay-pool.parquet"
 
     def trained_examples(self, state="{state}") -> str:
-        """What a fine-tuning trained on, epoch by epoch (its pairs and that epoch's replay draw)."""
+        """What a fine-tuning trains on, epoch by epoch (its pairs and that epoch's replay draw)."""
         return f"{self.results}/training/{state}/examples.parquet"
+
+    def dev_scores(self, state="{state}") -> str:
+        """Every epoch's dev answers right or wrong, per question: how sure the choice of epoch is."""
+        return f"{self.results}/training/{state}/dev-scores.parquet"
 
     def training_metrics(self, state="{state}") -> str:
         return f"{self.results}/training/{state}/metrics.parquet"

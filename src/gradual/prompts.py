@@ -11,9 +11,30 @@ import pandas as pd
 
 from gradual.errors import InputError
 from gradual.matching import normalize
-from gradual.seeding import rng_for
+from gradual.seeding import rng_for, stable_seed
+from gradual.stages import BASE
 
 PROMPT_COLUMNS = ["question_id", "prompt_index", "prompt", "exemplar_ids", "prefix_chars"]
+PROMPT_SET_KINDS = ("detect", "retest", "eval")
+REDETECT_PROMPTS = ("fresh", "same")
+
+
+def prompt_set_of(state: str, kind: str, redetect_prompts: str) -> str:
+    """The prompt set a state's generation of `kind` reads: the untuned model's own (`detect`,
+    `retest`) and the evaluation prompts (`eval`) as they are; a fine-tuned state's detection and
+    retest under `fresh` re-detection its own, `<kind>-<state>` (new exemplars, the paper's random
+    prompts); under `same` the untuned model's, so that an unchanged model answers the same."""
+    if kind not in PROMPT_SET_KINDS or redetect_prompts not in REDETECT_PROMPTS:
+        raise ValueError(f"unknown prompt set {kind!r} or re-detection prompts {redetect_prompts!r}")
+    fresh = kind != "eval" and state != BASE and redetect_prompts == "fresh"
+    return f"{kind}-{state}" if fresh else kind
+
+
+def prompt_set_seed(name: str, seeds: dict[str, int]) -> int:
+    """The exemplar seed of a prompt set: its kind's (`seeds`: detect, retest, eval), and for a
+    state's own set `<kind>-<state>` one derived from it and the state, so every state draws apart."""
+    kind, _, state = name.partition("-")
+    return stable_seed(seeds[kind], state) if state else seeds[kind]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,15 @@ TITLES = {
     "table3-transitions-stage1": "Table 3: category transitions of the train questions after stage 1 "
     "(rows: the untuned model's categories)",
     "table4-transitions-retest": "Table 4: transitions on a retest of the untuned model (noise baseline)",
-    "table3-minus-table4": "Table 3 minus Table 4: transitions beyond retest noise",
+    "table3-minus-table4": "Table 3 minus Table 4: transitions beyond retest noise (both on fresh prompts)",
+    "transitions-by-relation": "Table 3's key transitions per relation, against the retest (ours)",
+    "retest-stage1": "Transitions on a retest of stage 1 (ours): the noise floor of Table 12",
+    "table12-minus-retest": "Table 12 minus the retest of stage 1: stage-2 transitions beyond noise (ours)",
+    "answer-prior": "Answer prior: share of greedy answers that are the relation's most frequent train answer (ours)",
+    "answer-prior-reclassified": "Answer prior of the reclassified pairs: gold answer among the relation's five "
+    "most frequent, against the control (ours)",
+    "epoch-selection": "Epoch selection: could the dev set tell the chosen epoch from the last? (ours)",
+    "seeds": "Training seeds: each model's accuracy and paired difference over the seeds (ours)",
     "table5-entity-graph": "Table 5: nodes of the graph of the Initial and the WeaklyKnown -> MaybeKnown pairs",
     "entity-graph-control": "Entity graph with a control (ours): reclassified pairs linked to Initial entities "
     "against pairs of the same origin that stayed",
@@ -33,7 +41,7 @@ TITLES = {
     "also on pairs never trained on and against the retest",
     "table6-epoch-sweep": "Table 6: one-stage fine-tuning for different epoch counts",
     "table7-accuracy": "Table 7: test accuracy of the untuned, one-stage and two-stage models",
-    "table8-strategies": "Table 8: stage-2 data strategies against one-stage",
+    "table8-strategies": "Table 8: stage-2 data strategies against one-stage (and our controls against strategy 5)",
     "table9-accuracy-by-category": "Table 9: test accuracy per category of the untuned model",
     "table10-category-counts": "Table 10: train categories after each stage",
     "table11-rounds": "Table 11: rounds of gradual fine-tuning",
@@ -43,18 +51,25 @@ TITLES = {
 ORDER = [
     "table2-categories",
     "table7-accuracy",
+    "seeds",
     "table8-strategies",
     "table11-rounds",
     "table9-accuracy-by-category",
     "table3-transitions-stage1",
     "table4-transitions-retest",
     "table3-minus-table4",
+    "transitions-by-relation",
     "table12-transitions-stage2",
+    "retest-stage1",
+    "table12-minus-retest",
     "table10-category-counts",
     "knowledge-gain",
     "table5-entity-graph",
     "entity-graph-control",
+    "answer-prior",
+    "answer-prior-reclassified",
     "table6-epoch-sweep",
+    "epoch-selection",
     "training-metrics",
 ]
 FIGURE_TITLES = {
@@ -65,6 +80,8 @@ FIGURE_TITLES = {
     "entity-graph": "Entity graph with a control: share of pairs linked to Initial entities, reclassified vs "
     "stayed, per origin (95% intervals)",
     "accuracy-by-category": "Table 9: test accuracy per category of the untuned model",
+    "transitions-by-relation": "Stage 1's key transitions per relation beyond the retest (fresh prompts), or as "
+    "counted (same prompts)",
 }
 COLOURS = dict(zip(ALL_CATEGORIES, ["#1b7837", "#7fbf7b", "#f1a340", "#b35806", "#998ec3"]))
 NUMBER_FORMAT = "{:.4g}".format
@@ -72,8 +89,8 @@ NUMBER_FORMAT = "{:.4g}".format
 
 def figure_names(shape: RunShape) -> list[str]:
     """The plots a run of this shape has (each also a PNG output of the report rule)."""
-    names = ["accuracy", "transitions", "categories-per-relation", "accuracy-per-epoch", "entity-graph"]
-    return names + (["accuracy-by-category"] if shape.detects_test else [])
+    names = ["accuracy", "transitions", "transitions-by-relation", "categories-per-relation", "accuracy-per-epoch"]
+    return names + ["entity-graph"] + (["accuracy-by-category"] if shape.detects_test else [])
 
 
 def _fraction_errors(table: pd.DataFrame, value: str, low: str, high: str) -> np.ndarray:
@@ -137,8 +154,9 @@ def make_figures(shape: RunShape, tables: dict[str, pd.DataFrame], counts: dict[
     heatmaps = [
         (tables["table3-transitions-stage1"], "stage 1 (Table 3)", False),
         (tables["table4-transitions-retest"], "retest (Table 4)", False),
-        (tables["table3-minus-table4"], "stage 1 minus retest", True),
     ]
+    if "table3-minus-table4" in tables:  # fresh re-detection prompts: the retest is a matched floor
+        heatmaps.append((tables["table3-minus-table4"], "stage 1 minus retest", True))
     if "table12-transitions-stage2" in tables:
         stage2 = tables["table12-transitions-stage2"]
         heatmaps += [(part, f"stage 2, strategy {k} (Table 12)", False) for k, part in stage2.groupby("strategy")]
@@ -150,6 +168,21 @@ def make_figures(shape: RunShape, tables: dict[str, pd.DataFrame], counts: dict[
     for ax in axes[len(heatmaps) :]:
         ax.set_visible(False)
     figures["transitions"] = fig
+
+    by_relation = tables["transitions-by-relation"]
+    by_relation = by_relation[by_relation["relation"] != "All"]
+    value = "beyond_retest" if by_relation["beyond_retest"].notna().any() else "after_stage"
+    wide = by_relation.pivot(index="relation", columns="transition", values=value).astype(float)
+    order = {name: list(dict.fromkeys(by_relation[name])) for name in ("relation", "transition")}
+    wide = wide.reindex(index=order["relation"], columns=order["transition"])
+    fig = Figure(figsize=(max(6, 0.6 * len(wide) + 2), 3.8), layout="constrained")
+    ax = fig.subplots()
+    _grouped_bars(ax, wide.reset_index(), "relation", list(wide.columns))
+    ax.axhline(0, color="#444", linewidth=0.8)
+    ax.set_ylabel("pairs beyond the retest" if value == "beyond_retest" else "pairs after stage 1")
+    ax.tick_params(axis="x", rotation=45, labelsize=8)
+    ax.legend(fontsize=7)
+    figures["transitions-by-relation"] = fig
 
     fig = Figure(figsize=(4.5 * len(counts), 3.8), layout="constrained")
     axes = fig.subplots(1, len(counts), squeeze=False, sharey=True)[0]
@@ -222,6 +255,30 @@ def benchmark_summary(benchmarks: list[Path], logs: Path) -> pd.DataFrame:
         peak_rss_mb=("max_rss_mb", "max"),
     )  # fmt: skip
     return summary.sort_values("total_s", ascending=False).reset_index()
+
+
+def _relation_reading(table: pd.DataFrame) -> str:
+    every = table[table["relation"] == "All"].set_index("transition")
+    column = "beyond_retest" if every["beyond_retest"].notna().any() else "after_stage"
+    what = "beyond the retest" if column == "beyond_retest" else "after stage 1 (same prompts: no floor)"
+    return "All relations, " + what + ": " + ", ".join(f"{name} {int(value):+d}" for name, value in every[column].items()) + "."
+
+
+def _prior_reading(table: pd.DataFrame) -> str:
+    every = table[table["relation"] == "All"].set_index("state")["top_answer_share"]
+    return "Share of greedy answers that are their relation's most frequent train answer: " + ", ".join(
+        f"{state} {share:.1%}" for state, share in every.items()
+    ) + "."
+
+
+def _seed_reading(row: pd.Series) -> str:
+    if pd.isna(row["difference_ci_low"]):
+        return f"{row['model']} vs {row['compared_with']}: {row['difference_mean']:+.4f} in every seed"
+    verdict = "beyond training noise" if row["p_value"] < 0.05 else "within training noise"
+    return (
+        f"{row['model']} vs {row['compared_with']} over {row['seeds']} seeds: {row['difference_mean']:+.4f} "
+        f"[{row['difference_ci_low']:+.4f}, {row['difference_ci_high']:+.4f}] ({verdict})"
+    )
 
 
 def _paired_reading(row: pd.Series) -> str:
@@ -300,10 +357,11 @@ def readings(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
         ("table4-transitions-retest", "on the retest"),
         ("table3-minus-table4", "beyond retest noise (Table 3 minus Table 4)"),
     ]:
-        lines[name] = " ".join(
-            _transition_reading(tables[name], source, target, what)
-            for source, target in (("WeaklyKnown", "MaybeKnown"), ("MaybeKnown", "HighlyKnown"))
-        )
+        if name in tables:
+            lines[name] = " ".join(
+                _transition_reading(tables[name], source, target, what)
+                for source, target in (("WeaklyKnown", "MaybeKnown"), ("MaybeKnown", "HighlyKnown"))
+            )
     if "table12-transitions-stage2" in tables:
         stage2 = tables["table12-transitions-stage2"]
         lines["table12-transitions-stage2"] = " ".join(
@@ -322,6 +380,40 @@ def readings(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
         _graph_reading(row) for _, row in graph[(graph["relation"] == "All") & (graph["unit"] == "pairs")].iterrows()
     )
     lines["knowledge-gain"] = _gain_reading(tables["knowledge-gain"])
+    if "table3-minus-table4" not in tables:
+        lines["table4-transitions-retest"] += (
+            " Re-detection used the untuned model's own prompts (method.redetect_prompts: same): an unchanged model "
+            "gives the same greedy answers on them, so Table 3 has no exemplar noise and nothing is subtracted."
+        )
+    if "table12-minus-retest" in tables:
+        lines["retest-stage1"] = _transition_reading(tables["retest-stage1"], "MaybeKnown", "HighlyKnown", "on the retest")
+        lines["table12-minus-retest"] = " ".join(
+            f"Strategy {k}: " + _transition_reading(part, "MaybeKnown", "HighlyKnown", "beyond stage 1's retest")
+            for k, part in tables["table12-minus-retest"].groupby("strategy")
+        )
+    lines["transitions-by-relation"] = _relation_reading(tables["transitions-by-relation"])
+    lines["answer-prior"] = _prior_reading(tables["answer-prior"])
+    groups = tables["answer-prior-reclassified"].set_index("group")
+    lines["answer-prior-reclassified"] = (
+        f"Gold answer among its relation's five most frequent: {groups.loc['reclassified', 'share']:.0%} of the "
+        f"{groups.loc['reclassified', 'pairs']} reclassified pairs, {groups.loc['control (stayed never right)', 'share']:.0%} "
+        f"of the {groups.loc['control (stayed never right)', 'pairs']} that stayed (Fisher p = "
+        f"{groups.loc['reclassified', 'p_value']:.3g})."
+        if groups.loc["reclassified", "pairs"]
+        else "No pair became MaybeKnown after stage 1."
+    )
+    selection = tables["epoch-selection"]
+    undecided = selection[~selection["decided"].astype(bool)]
+    lines["epoch-selection"] = (
+        "The dev set could not tell the chosen epoch from the last for "
+        + ", ".join(f"{row.state} (epoch {row.best_epoch} vs {row.last_epoch}, McNemar p = {row.mcnemar_p:.3g})"
+                    for row in undecided.itertuples())  # fmt: skip
+        + ": ties go to the earliest epoch, so these states are the least trained of epochs that are equal on dev."
+        if len(undecided)
+        else "Every state's chosen epoch is its last, or differs from it beyond the dev set's noise."
+    )
+    if "seeds" in tables:
+        lines["seeds"] = "; ".join(_seed_reading(row) for _, row in tables["seeds"].iterrows())
     if "table9-accuracy-by-category" in tables:
         table = tables["table9-accuracy-by-category"]
         models = [c for c in table.columns if c not in ("category", "n")]
@@ -378,9 +470,22 @@ def _project(project: dict | None) -> str:
 
 
 def headline(tables: dict[str, pd.DataFrame]) -> str:
-    """The run's answer in one sentence: did the last stage beat the one before beyond noise?"""
+    """The run's answer in one sentence: did the last stage beat the one before beyond noise? Over
+    several training seeds, by the t interval of the seeds' paired differences."""
     table = tables["table7-accuracy"].set_index("model")
     model = "two-stage" if "two-stage" in table.index else "one-stage"
+    if "seeds" in tables:
+        seeds = tables["seeds"].set_index("model").loc[model]
+        significant = seeds["p_value"] < 0.05
+        verdict = ("beats" if seeds["difference_mean"] > 0 else "does worse than") if significant else (
+            "does not differ beyond training noise from"
+        )  # fmt: skip
+        return (
+            f"{model.capitalize()} {verdict} {seeds['compared_with']} over {seeds['seeds']} training seeds: mean "
+            f"accuracy difference {seeds['difference_mean']:+.4g} (95% t interval over the seeds "
+            f"{seeds['difference_ci_low']:+.4g} to {seeds['difference_ci_high']:+.4g}, p = {seeds['p_value']:.3g}); "
+            f"per seed {seeds['per_seed']}."
+        )
     row = table.loc[model]
     verdict = (
         "beats"
@@ -411,7 +516,8 @@ def run_facts(provenance: dict, summary: dict) -> dict[str, str]:
         "detection": f"{config['detection']['n_prompts']} prompts x {config['detection']['k_shot']}-shot, "
         f"{config['generation']['n_samples']} samples at T={config['generation']['temperature']}",
         "method": f"{config['method']['rounds']} rounds, strategies {config['method']['strategies']}, "
-        f"replay {config['method']['replay_ratio']}",
+        f"controls {config['method']['controls'] or 'none'}, replay {config['method']['replay_ratio']}, "
+        f"re-detection on {config['method']['redetect_prompts']} prompts",
         "seeds": ", ".join(
             f"{section}.{key} {config[section][key]}"
             for section, key in [
@@ -420,7 +526,7 @@ def run_facts(provenance: dict, summary: dict) -> dict[str, str]:
                 ("detection", "retest_seed"),
                 ("generation", "seed"),
                 ("evaluation", "prompt_seed"),
-                ("training", "seed"),
+                ("training", "seeds"),
             ]
         ),  # fmt: skip
         "generation": "; ".join(devices),

@@ -39,6 +39,7 @@ from gradual.seeding import stable_seed
 SPLITS = ("dev", "test")
 EXAMPLE_COLUMNS = ["question_id", "prompt", "target"]
 METRIC_COLUMNS = ["epoch", "train_loss", "dev_accuracy", "test_accuracy", "seconds", "train_tokens_per_second"]
+DEV_CORRECT = "dev_correct"  # an epoch's 0/1 per dev question, kept with its checkpoint
 COMPLETE = "complete"
 KEY = "key.json"
 
@@ -173,6 +174,17 @@ def select_best_epoch(metrics: pd.DataFrame, selection_split: str) -> int:
     if column.isna().all():
         raise ValueError(f"no epoch has a {selection_split} accuracy")
     return int(ordered.loc[column.idxmax(), "epoch"])
+
+
+def dev_scores(metrics: pd.DataFrame, question_ids: list[str]) -> pd.DataFrame:
+    """Each epoch's dev answers right or wrong, question by question (epoch, question_id, correct),
+    from the per-question scores every epoch's metrics row keeps (`DEV_CORRECT`)."""
+    rows = [
+        (int(epoch), question_id, bool(correct))
+        for epoch, scores in zip(metrics["epoch"], metrics[DEV_CORRECT])
+        for question_id, correct in zip(question_ids, scores, strict=True)
+    ]
+    return pd.DataFrame(rows, columns=["epoch", "question_id", "correct"])
 
 
 def best_adapter(checkpoint_dir: str | Path, metrics: pd.DataFrame, selection_split: str) -> Path:

@@ -217,3 +217,40 @@ def test_knowledge_gain_gives_the_papers_24_percent_from_its_table_10():
     paper = gain[(gain["pairs"] == "all") & (gain["stage"] == "stage 2")].iloc[0]
     assert (paper["gain"], paper["gain_vs_stage1"]) == (19_265, pytest.approx(19_265 / 15_533 - 1))
     assert round(paper["gain_vs_stage1"], 2) == 0.24
+
+
+def test_epoch_selection_flags_a_choice_the_dev_set_could_not_make():
+    from gradual.analysis import epoch_selection
+
+    metrics = pd.DataFrame({"epoch": [1, 2, 3], "dev_accuracy": [0.5, 0.25, 0.25], "best": [True, False, False]})
+    scores = pd.DataFrame(
+        {
+            "epoch": [1] * 4 + [2] * 4 + [3] * 4,
+            "question_id": ["a", "b", "c", "d"] * 3,
+            "correct": [True, True, False, False] + [True, False, False, False] * 2,
+        }
+    )
+    chosen = epoch_selection(metrics, scores)
+    # epoch 1 answers b, which epoch 3 does not, and nothing the other way: exact McNemar p = 1
+    assert (chosen["best_epoch"], chosen["last_epoch"]) == (1, 3)
+    assert (chosen["right_at_best_only"], chosen["right_at_last_only"], chosen["mcnemar_p"]) == (1, 0, 1.0)
+    assert chosen["decided"] is False and (chosen["best_dev_accuracy"], chosen["last_dev_accuracy"]) == (0.5, 0.25)
+    last = epoch_selection(metrics.assign(best=[False, False, True]), scores)
+    assert last["decided"] is True  # the last epoch chosen: nothing to tell apart
+
+
+def test_seed_spread_t_interval_matches_the_textbook_values():
+    from gradual.analysis import seed_spread
+
+    def results(right):  # 100 questions, the first `right` answered
+        return pd.DataFrame({"question_id": range(100), "correct": [i < right for i in range(100)]})
+
+    reference = {seed: results(50) for seed in (0, 1, 2)}
+    model = {0: results(51), 1: results(52), 2: results(53)}  # differences 0.01, 0.02, 0.03
+    row = seed_spread({"m": ("r", model, reference)}).iloc[0]
+    # mean 0.02, sd 0.01, standard error 0.01 / sqrt(3); t(0.975, 2 df) = 4.30265: 0.02 -+ 0.024841
+    assert row["difference_mean"] == pytest.approx(0.02) and row["difference_sd"] == pytest.approx(0.01)
+    assert (row["difference_ci_low"], row["difference_ci_high"]) == (
+        pytest.approx(-0.004841, abs=1e-6), pytest.approx(0.044841, abs=1e-6)
+    )  # fmt: skip
+    assert row["per_seed"].startswith("seed 0: 0.51 (+0.01, McNemar p 1)")

@@ -212,3 +212,28 @@ def test_epoch_examples_roles_and_counts():
     assert examples["question_id"].tolist()[5:] == draw_replay(pool, 0.2, 3, 1)["question_id"].tolist()
     no_replay = epoch_examples(pairs, pool_of(0), 0.2, epoch=1, seed=1)
     assert no_replay["role"].tolist() == ["target"] * 5
+
+
+def test_controls_draw_as_many_examples_per_epoch_as_strategy_5_trains_on():
+    from gradual.method import control_examples, control_pool, matched_draw, matched_epoch_size, stage_examples
+
+    grid_questions, base, after = grid_tables()
+    # strategy 5: the four pairs MaybeKnown after stage 1, and 20% of the four HighlyKnown after it (1)
+    size = matched_epoch_size(grid_questions, base, after, 0.2)
+    assert size == 4 + 1
+    assert control_pool("continue", grid_questions, base, after)["question_id"].tolist() == ["gMH", "gMM", "gMW"]
+    assert control_pool("replay-only", grid_questions, base, after)["question_id"].tolist() == ["gHH", "gMH", "gWH", "gUH"]
+    random_pool = control_pool("random", grid_questions, base, after)
+    assert set(random_pool["question_id"]) == {q for q, (_, a) in GRID.items() if a != H} and len(random_pool) == 8
+    continued = control_examples(control_pool("continue", grid_questions, base, after), size, epochs=2, seed=0)
+    for _, epoch in continued.groupby("epoch"):
+        ids = epoch["question_id"].tolist()
+        assert len(ids) == 5 and set(ids) == {"gMH", "gMM", "gMW"}  # the pool once, then 2 of it drawn again
+        assert set(epoch["role"]) == {"target"}
+    pool = control_pool("replay-only", grid_questions, base, after)
+    assert matched_draw(pool, 2, epoch=1, seed=0)["question_id"].tolist() == matched_draw(pool, 2, 1, 0)["question_id"].tolist()
+    assert len({tuple(matched_draw(pool, 2, epoch, 0)["question_id"]) for epoch in range(1, 9)}) > 1  # fresh per epoch
+    with pytest.raises(ValueError, match="unknown control"):
+        control_pool("shuffle", grid_questions, base, after)
+    replaying = stage_examples(stage2_pairs(grid_questions, base, after, 5), pool, 0.5, epochs=2, seed=0)
+    assert replaying.groupby("epoch")["role"].apply(list).tolist() == [["target"] * 4 + ["replay"] * 2] * 2

@@ -121,3 +121,17 @@ def test_a_pool_too_small_to_leave_a_question_out_is_refused():
     train = questions("P1", 4)
     with pytest.raises(InputError, match=r"exemplar sets of relation P1 leave it out, and n_prompts = 3"):
         build_prompts(train, train, n_prompts=3, k_shot=3, seed=0, prompt_format=PromptFormat(), exemplar_pool=3)
+
+
+def test_fresh_re_detection_draws_each_states_own_prompts_and_same_reuses_the_untuned_models():
+    from gradual.prompts import prompt_set_of, prompt_set_seed
+    from gradual.seeding import stable_seed
+
+    assert prompt_set_of("base", "detect", "fresh") == "detect" and prompt_set_of("base", "retest", "fresh") == "retest"
+    assert prompt_set_of("stage1", "detect", "fresh") == "detect-stage1"
+    assert prompt_set_of("stage1", "retest", "fresh") == "retest-stage1"
+    assert prompt_set_of("stage1", "detect", "same") == "detect" and prompt_set_of("stage1", "eval", "fresh") == "eval"
+    seeds = {"detect": 0, "retest": 1, "eval": 42}
+    assert prompt_set_seed("detect", seeds) == 0 and prompt_set_seed("eval", seeds) == 42
+    assert prompt_set_seed("detect-stage1", seeds) == stable_seed(0, "stage1")
+    assert prompt_set_seed("retest-stage1", seeds) == stable_seed(1, "stage1") != prompt_set_seed("detect-stage1", seeds)

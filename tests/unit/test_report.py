@@ -76,3 +76,20 @@ def test_benchmark_summary_per_rule(tmp_path):
         "longest_s": [30.0, 2.0],
         "peak_rss_mb": [1000.0, 200.0],
     }
+
+
+def test_a_run_on_the_same_prompts_subtracts_no_floor_and_says_why():
+    shape = RunShape(rounds=2, strategies=(5,), redetect_prompts="same")
+    made = small_run_tables(shape) | {"table2-categories": pd.DataFrame({"relation": ["Total"], H: [1], "Total": [1]})}
+    assert "table3-minus-table4" not in made
+    assert "nothing is subtracted" in readings(made)["table4-transitions-retest"]
+    assert readings(made)["transitions-by-relation"].startswith("All relations, after stage 1 (same prompts: no floor)")
+    assert set(make_figures(shape, made, {"untuned": made["table2-categories"]})) == set(figure_names(shape))
+
+
+def test_over_several_seeds_the_headline_uses_their_t_interval():
+    made = small_run_tables(RunShape(rounds=2, strategies=(5,), seeds=(0, 1)))
+    line = headline(made)
+    # two-stage against one-stage: +0.25 in seed 0 and 0 in seed 1
+    assert line.startswith("Two-stage does not differ beyond training noise from one-stage over 2 training seeds")
+    assert "mean accuracy difference +0.125" in line and "seed 1: 0.75 (+0, McNemar p 1)" in line

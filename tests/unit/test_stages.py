@@ -65,3 +65,21 @@ def test_main_strategy_is_the_papers_when_it_runs():
     assert main_strategy([3, 1]) == 3
     assert main_states(3, [2, 5]) == ["stage1", "stage2-s5", "stage3-s5"]
     assert main_states(1, [2]) == ["stage1"]
+
+
+def test_controls_and_seeds_name_their_states_and_continue_their_own_seed():
+    from gradual.stages import control_state
+
+    assert parse_stage("stage2-continue") == Stage("stage2-continue", 2, None, control="continue")
+    assert parse_stage("stage2-continue").previous == "stage1"
+    assert parse_stage("stage2-replay-only-seed3").previous == "stage1-seed3"
+    assert parse_stage("stage3-s5-seed2").previous == "stage2-s5-seed2"
+    assert parse_stage("stage1-seed2") == Stage("stage1-seed2", 1, None, seed=2)
+    assert control_state("random", 4) == "stage2-random-seed4" and stage_state(2, 5, 4) == "stage2-s5-seed4"
+    for state in ("stage2-random", "stage1-seed1", "stage2-s5-seed10", "stage2-replay-only-seed2"):
+        assert re.fullmatch(STATE_PATTERN, state)
+    for state in ("stage3-continue", "sweep-e3-seed1", "stage2-shuffle"):
+        assert not re.fullmatch(STATE_PATTERN, state)
+    assert trained_states(2, [5], ["continue"], [None, 1]) == [
+        "stage1", "stage2-s5", "stage2-continue", "stage1-seed1", "stage2-s5-seed1", "stage2-continue-seed1"
+    ]  # fmt: skip

@@ -27,21 +27,44 @@ def evaluation(*correct):
 
 def metrics():
     return pd.DataFrame(
-        {"epoch": [1, 2], "train_loss": [1.0, 0.5], "dev_accuracy": [0.2, 0.3], "test_accuracy": [0.25, 0.5]}
+        {
+            "epoch": [1, 2],
+            "train_loss": [1.0, 0.5],
+            "dev_accuracy": [0.25, 0.5],
+            "test_accuracy": [0.25, 0.5],
+            "best": [False, True],
+        }
     )
+
+
+def dev_scores():
+    """Epoch 1 answers q1 on dev, epoch 2 q1 and q2 (metrics' dev accuracies 0.25 and 0.5)."""
+    return pd.DataFrame(
+        {"epoch": [1] * 4 + [2] * 4, "question_id": IDS * 2, "correct": [True, False, False, False, True, True, False, False]}
+    )
+
+
+def greedy(*answers):
+    return pd.DataFrame({"question_id": IDS, "mode": "greedy", "answer": list(answers)})
 
 
 def test_table_names_follow_the_run_shape():
     one_stage = table_names(RunShape(rounds=1, strategies=(5,)))
     assert "table8-strategies" not in one_stage and "table5-entity-graph" in one_stage
-    assert {"entity-graph-control", "knowledge-gain"} <= set(one_stage)  # ours, beside the paper's
-    full = table_names(RunShape(rounds=2, strategies=(1, 5), epoch_sweep=(3,), detects_test=True))
+    assert {"entity-graph-control", "knowledge-gain", "answer-prior", "epoch-selection"} <= set(one_stage)  # ours
+    assert "table3-minus-table4" in one_stage  # fresh re-detection prompts: the retest is the matched floor
+    full = table_names(RunShape(rounds=2, strategies=(1, 5), epoch_sweep=(3,), detects_test=True, seeds=(0, 1)))
     assert set(full) - set(one_stage) == {
         "table8-strategies",
         "table12-transitions-stage2",
+        "retest-stage1",
+        "table12-minus-retest",
         "table9-accuracy-by-category",
         "table6-epoch-sweep",
+        "seeds",
     }
+    same = set(table_names(RunShape(rounds=2, strategies=(5,), redetect_prompts="same")))
+    assert not same & {"table3-minus-table4", "retest-stage1", "table12-minus-retest"}  # no floor to subtract
 
 
 def test_input_states_and_main_states():
@@ -49,7 +72,18 @@ def test_input_states_and_main_states():
     assert shape.main == ["stage1", "stage2-s5", "stage3-s5"]
     assert shape.input_states()["metrics"] == ["stage1", "stage2-s1", "stage2-s5", "stage3-s5", "sweep-e2"]
     assert shape.input_states()["training"] == ["stage1", "stage2-s5", "stage3-s5"]
+    assert shape.input_states()["retest"] == ["base", "stage1"]
     assert shape.stage2 == {1: "stage2-s1", 5: "stage2-s5"}
+
+
+def test_controls_and_seeds_add_states_and_the_first_seed_keeps_the_plain_names():
+    shape = RunShape(rounds=2, strategies=(5,), controls=("continue", "random"), seeds=(3, 7), epoch_sweep=(2,))
+    assert shape.trained == [
+        "stage1", "stage2-s5", "stage2-continue", "stage2-random",
+        "stage1-seed7", "stage2-s5-seed7", "stage2-continue-seed7", "stage2-random-seed7",
+    ]  # fmt: skip
+    assert shape.sweep == ["sweep-e2"] and shape.main == ["stage1", "stage2-s5"]
+    assert shape.control_states == {"continue": "stage2-continue", "random": "stage2-random"}
 
 
 def test_a_sweep_count_equal_to_stage_1_is_stage_1_itself():
@@ -65,15 +99,20 @@ def small_run_tables(shape: RunShape) -> dict[str, pd.DataFrame]:
         "stage1": (categories(H, M, WU, H), evaluation(True, False, False, True)),
         "stage2-s1": (categories(H, M, WU, H), evaluation(True, False, False, True)),
         "stage2-s5": (categories(H, H, M, H), evaluation(True, True, False, True)),
+        "stage2-continue": (categories(H, M, WU, H), evaluation(True, False, True, True)),
+        "stage1-seed1": (categories(H, M, WU, H), evaluation(True, True, False, True)),
+        "stage2-s5-seed1": (categories(H, H, M, H), evaluation(True, True, False, True)),
     }
     states = shape.input_states()
     return make_tables(
         shape,
         QUESTIONS,
         categories={state: every_state[state][0] for state in states["categories"]},
-        retest=categories(M, U, U, H),
+        retests={"base": categories(M, U, U, H), "stage1": categories(H, M, U, H)},
         evaluations={state: every_state[state][1] for state in states["evaluation"]},
         metrics={state: metrics() for state in states["metrics"]},
+        dev_scores={state: dev_scores() for state in states["dev_scores"]},
+        greedy={state: greedy("X", "Z", "Q", "Z") for state in states["greedy"]},
         trained_on={"stage1": {"q1"}, "stage2-s1": {"q2"}, "stage2-s5": {"q1", "q2", "q4"}},
         test_categories=categories(H, M, U, W),
     )
@@ -142,3 +181,45 @@ def test_markdown_shows_missing_values_as_empty_cells(tmp_path):
     write_markdown(table, tmp_path / "table.md")
     untuned = (tmp_path / "table.md").read_text().splitlines()[2]
     assert untuned.startswith("| untuned") and "nan" not in untuned and "<NA>" not in untuned
+
+
+def test_the_new_tables_on_the_hand_made_run():
+    tables = small_run_tables(RunShape(rounds=2, strategies=(5,), controls=("continue",)))
+    # Table 12's floor: stage 1 (H, M, WU, H) against its retest (H, M, U, H): nothing moves
+    assert tables["retest-stage1"].set_index("origin").loc["Total", "Total"] == 4
+    beyond = tables["table12-minus-retest"].set_index("origin")
+    assert beyond.loc[M, H] == 1 and beyond.loc[WU, M] == 1  # stage 2 moved q2 and q3; the retest did not
+    by_relation = tables["transitions-by-relation"].set_index(["relation", "transition"])
+    # untuned M, W, U, H; stage 1 H, M, WU, H; retest M, U, U, H
+    assert by_relation.loc[("All", "MaybeKnown -> HighlyKnown"), ["origin_pairs", "after_stage", "retest"]].tolist() == [
+        1, 1, 0
+    ]  # fmt: skip
+    assert by_relation.loc[("P36", "WeaklyKnown -> MaybeKnown"), "beyond_retest"] == 1
+    prior = tables["answer-prior"]
+    assert prior["top_answer_share"].tolist() == [0.25, 0.25] * 3  # X of X, Z, Q, Z; All and P36; three states
+    assert prior.loc[prior["relation"] == "P36", "top_answer"].unique().tolist() == ["x"]
+    groups = tables["answer-prior-reclassified"].set_index("group")
+    assert groups.loc["reclassified from WeaklyKnown", ["pairs", "gold_in_top"]].tolist() == [1, 1]  # q2, Y
+    assert groups.loc["control (stayed never right)", ["pairs", "gold_in_top"]].tolist() == [1, 1]  # q3, X
+    selection = tables["epoch-selection"].set_index("state")
+    assert selection["decided"].all() and (selection["best_epoch"] == 2).all()  # the best epoch is the last
+    table8 = tables["table8-strategies"].set_index("model")
+    control = table8.loc["control continue"]
+    # continue (T, F, T, T) against strategy 5 (T, T, F, T): q3 gained, q2 lost
+    assert (control["compared_with"], control["gained"], control["lost"], control["difference"]) == ("strategy 5", 1, 1, 0)
+    assert control["data"].startswith("stage 1's own training pairs again")
+
+
+def test_seeds_give_each_models_spread_and_the_t_interval_of_their_differences():
+    tables = small_run_tables(RunShape(rounds=2, strategies=(5,), seeds=(0, 1)))
+    one_stage = tables["seeds"].set_index("model").loc["one-stage"]
+    # against the untuned (F, F, F, T): seed 0 (T, F, F, T) +0.25, seed 1 (T, T, F, T) +0.5. Mean 0.375, sd
+    # 0.17678, standard error 0.125; t(0.975, 1 df) = 12.7062: 0.375 -+ 1.58828. t = 3 on 1 df: p = 0.20483.
+    assert one_stage["seeds"] == 2 and one_stage["difference_mean"] == pytest.approx(0.375)
+    assert (one_stage["difference_ci_low"], one_stage["difference_ci_high"]) == (
+        pytest.approx(-1.21328, abs=1e-5), pytest.approx(1.96328, abs=1e-5)
+    )  # fmt: skip
+    assert one_stage["p_value"] == pytest.approx(0.20483, abs=1e-5)
+    assert one_stage["accuracy_mean"] == pytest.approx(0.625)
+    two_stage = tables["seeds"].set_index("model").loc["two-stage"]
+    assert two_stage["difference_mean"] == pytest.approx(0.125)  # +0.25 and 0 against each seed's own stage 1

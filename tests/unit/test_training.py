@@ -445,3 +445,17 @@ def test_best_adapter_is_the_selected_epochs_folder(two_epochs):
     assert best_adapter(checkpoints, metrics, "dev") == checkpoints / "epoch-2" / "adapter"
     assert best_adapter(checkpoints, metrics, "test") == checkpoints / "epoch-1" / "adapter"
     assert (best_adapter(checkpoints, metrics, "test") / "adapter_model.safetensors").is_file()
+
+
+def test_dev_scores_unfold_each_epochs_answers_question_by_question():
+    from gradual.training import DEV_CORRECT, dev_scores
+
+    metrics = pd.DataFrame({"epoch": [1, 2], DEV_CORRECT: [[1, 0, 0], [1, 1, 0]]})
+    scores = dev_scores(metrics, ["d1", "d2", "d3"])
+    assert scores.to_dict("list") == {
+        "epoch": [1, 1, 1, 2, 2, 2],
+        "question_id": ["d1", "d2", "d3"] * 2,
+        "correct": [True, False, False, True, True, False],
+    }
+    with pytest.raises(ValueError):
+        dev_scores(metrics, ["d1", "d2"])  # an epoch scored other questions

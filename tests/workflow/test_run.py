@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from workflow import MODEL_ID, SNAKEMAKE, Run, copy_workflow, planned_jobs
 from gradual.categories import CATEGORIES, categorize
 from gradual.detection import score
-from gradual.method import replay_count
+from gradual.method import EXAMPLE_COLUMNS, replay_count
 
 N_PROMPTS, N_SAMPLES = 2, 2  # configs/test.yaml
 
@@ -126,12 +126,37 @@ def test_each_epoch_trained_on_its_pairs_and_that_epochs_replay_draw(run):
     paths = run.paths
     pairs, pool = read(paths.training_pairs("stage2-s5")), read(paths.replay_pool("stage2-s5"))
     examples = read(paths.trained_examples("stage2-s5"))
-    assert list(examples.columns) == ["epoch", "question_id", "role"] and sorted(set(examples["epoch"])) == [1, 2]
+    assert list(examples.columns) == EXAMPLE_COLUMNS and sorted(set(examples["epoch"])) == [1, 2]
     for _, epoch in examples.groupby("epoch"):
         assert epoch.loc[epoch["role"] == "target", "question_id"].tolist() == pairs["question_id"].tolist()
         replayed = epoch.loc[epoch["role"] == "replay", "question_id"]
         assert set(replayed) <= set(pool["question_id"]) and len(replayed) == replay_count(len(pool), 0.2)
     assert set(read(paths.trained_examples("stage1"))["role"]) == {"target"}  # stage 1 replays nothing
+
+
+def test_a_control_and_a_second_seed_train_from_a_finished_run(run, tmp_path):
+    """method.controls and training.seeds on configs/test.yaml: each a new state trained from the run's
+    own stage 1 (the control) or from scratch (the seed), leaving the finished states alone."""
+    copy = run.copy(tmp_path / "copy")
+    paths = copy.paths
+    edit = "method: {controls: [random]}\ntraining: {seeds: [0, 1]}"
+    targets = [copy.relative(paths.training_metrics(state)) for state in ("stage2-random", "stage1-seed1")]
+    planned = planned_jobs(copy.snakemake("-n", *targets, edit=edit).stdout)
+    assert planned == {
+        "training_pairs[stage2-random]", "finetune[stage2-random]", "training_pairs[stage1-seed1]", "finetune[stage1-seed1]"
+    }  # fmt: skip
+    copy.snakemake(*targets, edit=edit)
+    examples = read(paths.trained_examples("stage2-random"))
+    replayed = read(paths.trained_examples("stage2-s5")).groupby("epoch").size()
+    assert examples.groupby("epoch").size().tolist() == replayed.tolist()  # as many as strategy 5, epoch by epoch
+    after_stage1 = read(paths.categories("stage1", "detect", "train")).set_index("question_id")["category"]
+    assert (after_stage1[examples["question_id"]] != "HighlyKnown").all()
+    log = (copy.workdir / "logs" / "test" / "finetune" / "stage2-random.log").read_text()
+    assert "starting from adapter" in log and "adapters/stage1" in log
+    seed1 = read(paths.training_metrics("stage1-seed1"))
+    assert seed1["epoch"].tolist() == [1, 2] and "starting from adapter" not in (
+        copy.workdir / "logs" / "test" / "finetune" / "stage1-seed1.log"
+    ).read_text()
 
 
 def test_stage2_continues_stage1_into_a_different_adapter(run):
@@ -157,12 +182,17 @@ def evaluated(state):
 
 def redetected(state):
     """The jobs that categorise the train questions again for a trained state, and evaluate it (no
-    table reads a trained state's test categories, so none are made)."""
-    return generations(state, "detect", "train") | evaluated(state) | {f"assign_categories[{state}/detect/train]"}
+    table reads a trained state's test categories, so none are made); stage 1 also on its retest, the
+    floor of Table 12 (fresh re-detection prompts, the default)."""
+    jobs = generations(state, "detect", "train") | evaluated(state) | {f"assign_categories[{state}/detect/train]"}
+    if state == "stage1":
+        jobs |= generations(state, "retest", "train") | {f"assign_categories[{state}/retest/train]"}
+    return jobs
 
 
 TABLES = {"tables", "provenance", "report", "all"}  # provenance records the whole config: every edit rewrites it
 STAGE2 = {"finetune[stage2-s5]"} | redetected("stage2-s5") | TABLES
+STAGE2_EXAMPLES = STAGE2 | {"training_pairs[stage2-s5]"}  # training_pairs draws every epoch's examples
 # the retest is greedy only, like the re-detections it is the noise baseline of
 UNTUNED_SAMPLING = generations("base", "detect", "train") | generations("base", "detect", "test")
 EVERY_TRAINED_STATE = {
@@ -177,14 +207,14 @@ EDITS = {
     "nothing": ("", set()),
     # stage 2 onwards only
     "training.stage2": ("training: {stage2: {learning_rate: 1.0e-4}}", STAGE2),
-    # only the stage that replays (strategy 5); not stage 1 nor the sweep
-    "method.replay_ratio": ("method: {replay_ratio: 0.6}", STAGE2),
+    # only the stage that replays (strategy 5), its examples drawn again; not stage 1 nor the sweep
+    "method.replay_ratio": ("method: {replay_ratio: 0.6}", STAGE2_EXAMPLES),
     # stage 1 and what follows it, not the sweep (it has its own epoch count)
     "training.stage1.epochs": (
         "training: {stage1: {epochs: 3}}",
-        {"finetune[stage1]", "training_pairs[stage2-s5]"} | redetected("stage1") | STAGE2,
+        {"training_pairs[stage1]", "finetune[stage1]"} | redetected("stage1") | STAGE2_EXAMPLES,
     ),
-    "training.stage2.epochs": ("training: {stage2: {epochs: 3}}", STAGE2),
+    "training.stage2.epochs": ("training: {stage2: {epochs: 3}}", STAGE2_EXAMPLES),
     # the scoring of the held-out questions: the untuned model's test categories (and the samples they
     # pick), every evaluation, every training (it scores dev and test after each epoch), what follows
     "matching.test_answers": (

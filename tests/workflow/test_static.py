@@ -22,23 +22,25 @@ def job_counts(output: str) -> dict[str, int]:
 # The paper configurations' DAG: 7 two-stage states (stage 1, stage 2 with strategies 1-5, stage 3 with
 # strategy 5) and 3 sweep states (15, 20, 25 epochs; 10 is stage 1 itself). Generation, shards
 # {detect: {train: 32, test: 4}, retest: 32, eval: 1}: the untuned model on detect train and test, retest
-# train and eval test (32 + 4 + 32 + 1); each two-stage state on detect train and eval test (7 x 33); each
-# sweep state on eval test (3 x 1). Only the untuned model's test categories are read (Table 9).
+# train and eval test (32 + 4 + 32 + 1); each two-stage state on detect train and eval test (7 x 33); stage
+# 1's retest, the floor of Table 12 (32); each sweep state on eval test (3 x 1). Only the untuned model's
+# test categories are read (Table 9). Re-detection on fresh prompts: each two-stage state draws its own,
+# and stage 1 its retest's (5 + 7 + 1 prompt sets).
 PAPER_JOBS = {
     "all": 1,
-    "assign_categories": 3 + 7,
+    "assign_categories": 3 + 7 + 1,
     "download_dataset": 1,
     "finetune": 7 + 3,
-    "generate": 69 + 7 * 33 + 3,
+    "generate": 69 + 7 * 33 + 32 + 3,
     "prepare_dataset": 1,
     "prepare_model": 1,
     "provenance": 1,
     "report": 1,
-    "sample_prompts": 5,
+    "sample_prompts": 5 + 7 + 1,
     "score_evaluation": 1 + 7 + 3,
     "tables": 1,
     "training_pairs": 7 + 3,
-    "total": 356,
+    "total": 397,
 }
 
 
@@ -56,8 +58,9 @@ def test_paper_configurations_build_their_dag(workdir, config, model):
 def test_default_configuration_builds_its_dag(workdir):
     counts = job_counts(snakemake("-n", cwd=workdir).stdout)
     # one shard per job: untuned detect train/test, retest train, eval test; stage 1 and stage 2
-    # (strategy 5) detect train and eval test (no table reads a trained state's test categories)
-    assert counts["generate"] == (1 + 1 + 1 + 1) + 2 * (1 + 1) and counts["finetune"] == 2
+    # (strategy 5) detect train and eval test (no table reads a trained state's test categories); stage
+    # 1's retest, the floor of Table 12 on fresh prompts
+    assert counts["generate"] == (1 + 1 + 1 + 1) + 2 * (1 + 1) + 1 and counts["finetune"] == 2
     assert "download_dataset" not in counts
 
 
@@ -144,3 +147,16 @@ def test_each_partition_is_named_once_in_the_slurm_profile():
         profile["set-resources"]["finetune"]["slurm_partition"]
         == profile["set-resources"]["generate"]["slurm_partition"]
     )
+
+
+def test_controls_seeds_and_same_prompts_shape_the_dag(workdir):
+    edit = "method: {controls: [continue, replay-only, random], redetect_prompts: same}\ntraining: {seeds: [0, 1]}\n"
+    (workdir / "edit.yaml").write_text(edit)
+    done = snakemake("-n", "--configfile", str(ROOT / "config.yaml"), str(workdir / "edit.yaml"), cwd=workdir)
+    counts = job_counts(done.stdout)
+    # per seed: stage 1, stage 2 (strategy 5) and three controls, each trained, detected on train and
+    # evaluated; on the same prompts no trained state draws its own and stage 1 has no retest
+    assert counts["finetune"] == 2 * 5 and counts["training_pairs"] == 2 * 5
+    assert counts["generate"] == 4 + 2 * 5 * 2 and counts["sample_prompts"] == 5
+    for state in ("stage2-random-seed1", "stage2-continue", "stage1-seed1"):
+        assert f"results/default/adapters/{state}" in done.stdout
