@@ -12,6 +12,7 @@ rule tables:
         nodes=PATHS.graph("nodes"),
     params:
         shape=SHAPE,
+        match_mode=MATCHING["mode"],
     log:
         PATHS.log("tables"),
     benchmark:

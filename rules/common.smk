@@ -22,11 +22,11 @@ from gradual.detection import sampling_mode, shard_count
 from gradual.method import get_strategy
 from gradual.models import model_spec
 from gradual.paths import Layout
-from gradual.prompts import PROMPT_SET_KINDS, PromptFormat, prompt_set_of, prompt_set_seed
+from gradual.prompts import PROMPT_SET_KINDS, PROMPT_SET_PATTERN, PromptFormat, prompt_set_of, prompt_set_seed
 from gradual.provenance import project_commit
 from gradual.report import figure_names
 from gradual.shared import shared_id
-from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, parse_stage
+from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, parse_stage, training_seed
 from gradual.tables import RunShape, table_names
 
 
@@ -178,7 +178,7 @@ def training_settings(wildcards) -> dict:
     )  # fmt: skip
     settings |= TRAINING["stage1" if stage.number == 1 else "stage2"]
     settings["epochs"] = stage.epochs or settings["epochs"]
-    settings["seed"] = TRAINING["seeds"][0] if stage.seed is None else stage.seed
+    settings["seed"] = training_seed(wildcards.state, TRAINING["seeds"])
     return settings
 
 

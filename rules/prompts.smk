@@ -9,7 +9,7 @@ rule sample_prompts:
     output:
         PATHS.prompts(),
     wildcard_constraints:
-        prompt_set=rf"eval|(?:detect|retest)(?:-(?:{TRAINED_STATE_PATTERN}))?",
+        prompt_set=PROMPT_SET_PATTERN,
     params:
         prompt_set=prompt_set_draw,
         k_shot=config["detection"]["k_shot"],

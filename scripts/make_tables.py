@@ -33,6 +33,7 @@ with job_log(snakemake.log[0]):
         dev_scores=per_state("dev_scores"),
         trained_on=trained_on,
         greedy=greedy,
+        match_mode=snakemake.params.match_mode,
         test_categories=pd.read_parquet(inputs.test_categories) if "test_categories" in inputs.keys() else None,
     )
     for path in snakemake.output.tables:

@@ -369,20 +369,26 @@ SEED_COLUMNS = [
     "difference_ci_low",
     "difference_ci_high",
     "p_value",
+    "question_p",
+    "beyond_noise",
     "per_seed",
 ]
 
 
 def seed_spread(comparisons: dict[str, tuple[str, dict, dict]]) -> pd.DataFrame:
     """Each model over its training seeds: mean and spread of its accuracy, and of its paired
-    difference from the state it is compared with in the same seed, with the t interval (and test) of
-    the per-seed differences (scipy's `ttest_1samp`).
+    difference from the state it is compared with in the same seed, tested against both noises a
+    difference carries.
 
     `comparisons` maps a model to (the reference's name, {seed: results}, {seed: reference results}).
-    The seeds are the replications: a per-question test within one seed (McNemar, in `per_seed`)
-    measures how the test questions were drawn, not how training varies from seed to seed, and a test
-    pooling the seeds' questions as strata would count the same questions as independent again; the
-    t interval over the seeds' differences is the one that widens with training noise."""
+    Training noise: the t interval (and test) of the per-seed differences (scipy's `ttest_1samp`);
+    the seeds are its replications, but they share the test questions, so it cannot see how those
+    were drawn. Question noise: the paired t test over the questions of each question's accuracy
+    averaged over the seeds (scipy's `ttest_rel`), the per-question test of Tables 7 and 8 with the
+    training noise averaged out; pooling the seeds' answers as independent questions (a stratified
+    McNemar or Cochran-Mantel-Haenszel) would count each question once per seed. A difference is
+    beyond noise when both p < 0.05; where every seed gave the same difference there is no training
+    spread to test, and the question test decides alone."""
     rows = []
     for model, (reference, results, references) in comparisons.items():
         seeds = sorted(results)
@@ -395,6 +401,8 @@ def seed_spread(comparisons: dict[str, tuple[str, dict, dict]]) -> pd.DataFrame:
             p_value = float(test.pvalue)
         else:  # one seed, or every seed the same difference: no spread to test against
             low = high = p_value = math.nan
+        question_p = _averaged_question_p(results, references)
+        training_passed = p_value < 0.05 if len(set(differences)) > 1 else len(seeds) > 1
         rows.append(
             {
                 "model": model,
@@ -407,6 +415,8 @@ def seed_spread(comparisons: dict[str, tuple[str, dict, dict]]) -> pd.DataFrame:
                 "difference_ci_low": float(low),
                 "difference_ci_high": float(high),
                 "p_value": p_value,
+                "question_p": question_p,
+                "beyond_noise": bool(training_passed and question_p < 0.05),
                 "per_seed": "; ".join(
                     f"seed {seed}: {acc:.4g} ({p['difference']:+.4g}, McNemar p {p['mcnemar_p']:.3g})"
                     for seed, acc, p in zip(seeds, accuracies, paired)
@@ -414,3 +424,17 @@ def seed_spread(comparisons: dict[str, tuple[str, dict, dict]]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=SEED_COLUMNS)
+
+
+def _averaged_question_p(results: dict, references: dict) -> float:
+    """The paired t test over the questions of their seed-averaged accuracies (1 where no question's
+    average moved)."""
+    def averaged(by_seed: dict) -> pd.DataFrame:
+        stacked = pd.concat([_results(table, f"seed {seed}") for seed, table in by_seed.items()])
+        return stacked.astype({"correct": float}).groupby("question_id", as_index=False)["correct"].mean()
+
+    pairs = averaged(references).merge(averaged(results), on="question_id", validate="1:1")
+    after, before = pairs["correct_y"].to_numpy(), pairs["correct_x"].to_numpy()
+    if len(pairs) < 2 or not (after - before).any():
+        return 1.0
+    return float(stats.ttest_rel(after, before).pvalue)

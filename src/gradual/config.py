@@ -8,9 +8,18 @@ from jsonschema import Draft202012Validator
 from gradual.errors import InputError
 
 
+# Keys an earlier version read, and what replaced them: a config written for it gets told.
+RENAMED = {("training", "seed"): "renamed training.seeds, a list of training seeds (training: {seeds: [0]})"}
+
+
 def check_config(config: dict, schema_path: str | Path) -> None:
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  {'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors]
+    lines = [f"  {'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors]
+    lines += [
+        f"  {'.'.join(key)}: {hint}"
+        for key, hint in RENAMED.items()
+        if isinstance(config.get(key[0]), dict) and key[1] in config[key[0]]
+    ]
+    if lines:
         raise InputError("invalid config:\n" + "\n".join(lines))

@@ -2,8 +2,9 @@
 frequent answer more often. A model that says "United States" to every country question gets every
 pair whose answer that is right, and moves them to MaybeKnown or HighlyKnown, without knowing any.
 
-Answers are compared as the matcher normalises them (`gradual.matching.normalize`); a relation's
-frequent answers are those of its train pairs' first gold answers, ties broken by the answer's text.
+A relation's frequent answers are its train pairs' first gold answers, normalised as the matcher
+does (`gradual.matching.normalize`), ties broken by the answer's text; a model's answer is that
+answer when the run's matcher would score it right against it.
 """
 
 import math
@@ -14,7 +15,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from gradual.categories import MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN, merge_unknown
 from gradual.dataset import relation_sort_key
-from gradual.matching import normalize
+from gradual.matching import is_correct, normalize
 
 ALL = "All"
 CONFIDENCE = 0.95
@@ -31,7 +32,7 @@ def frequent_answers(train: pd.DataFrame, top: int = TOP) -> dict[str, list[str]
     return {relation: rows["answer"].head(top).tolist() for relation, rows in counts.groupby("relation")}
 
 
-def answer_prior(train: pd.DataFrame, greedy: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def answer_prior(train: pd.DataFrame, greedy: dict[str, pd.DataFrame], mode: str = "substring") -> pd.DataFrame:
     """Per state and relation (and All): how many greedy answers the state gave to the train prompts,
     the relation's most frequent train answer, and the share of the answers that are it.
 
@@ -42,7 +43,7 @@ def answer_prior(train: pd.DataFrame, greedy: dict[str, pd.DataFrame]) -> pd.Dat
     for state, generations in greedy.items():
         answers = generations[generations["mode"] == "greedy"]
         relations = answers["question_id"].map(relation_of)
-        is_top = [normalize(answer) == top[relation] for answer, relation in zip(answers["answer"], relations)]
+        is_top = [is_correct(answer, [top[relation]], mode) for answer, relation in zip(answers["answer"], relations)]
         frame = pd.DataFrame({"relation": relations.to_numpy(), "is_top": is_top})
         rows.append({"state": state, "relation": ALL, "answers": len(frame), "top_answer": None,
                      "top_answer_share": float(frame["is_top"].mean()) if len(frame) else math.nan})  # fmt: skip

@@ -12,11 +12,13 @@ import pandas as pd
 from gradual.errors import InputError
 from gradual.matching import normalize
 from gradual.seeding import rng_for, stable_seed
-from gradual.stages import BASE
+from gradual.stages import BASE, TRAINED_STATE_PATTERN
 
 PROMPT_COLUMNS = ["question_id", "prompt_index", "prompt", "exemplar_ids", "prefix_chars"]
 PROMPT_SET_KINDS = ("detect", "retest", "eval")
 REDETECT_PROMPTS = ("fresh", "same")
+# Every name `prompt_set_of` gives: a kind, and for detection and retest an optional state.
+PROMPT_SET_PATTERN = rf"eval|(?:detect|retest)(?:-(?:{TRAINED_STATE_PATTERN}))?"
 
 
 def prompt_set_of(state: str, kind: str, redetect_prompts: str) -> str:

@@ -29,6 +29,7 @@ TITLES = {
     "transitions-by-relation": "Table 3's key transitions per relation, against the retest (ours)",
     "retest-stage1": "Transitions on a retest of stage 1 (ours): the noise floor of Table 12",
     "table12-minus-retest": "Table 12 minus the retest of stage 1: stage-2 transitions beyond noise (ours)",
+    "transitions-controls": "Transitions after each stage-2 control, from stage 1's categories, as Table 12 (ours)",
     "answer-prior": "Answer prior: share of greedy answers that are the relation's most frequent train answer (ours)",
     "answer-prior-reclassified": "Answer prior of the reclassified pairs: gold answer among the relation's five "
     "most frequent, against the control (ours)",
@@ -62,6 +63,7 @@ ORDER = [
     "table12-transitions-stage2",
     "retest-stage1",
     "table12-minus-retest",
+    "transitions-controls",
     "table10-category-counts",
     "knowledge-gain",
     "table5-entity-graph",
@@ -274,10 +276,11 @@ def _prior_reading(table: pd.DataFrame) -> str:
 def _seed_reading(row: pd.Series) -> str:
     if pd.isna(row["difference_ci_low"]):
         return f"{row['model']} vs {row['compared_with']}: {row['difference_mean']:+.4f} in every seed"
-    verdict = "beyond training noise" if row["p_value"] < 0.05 else "within training noise"
+    verdict = "beyond noise" if row["beyond_noise"] else "within noise"
     return (
         f"{row['model']} vs {row['compared_with']} over {row['seeds']} seeds: {row['difference_mean']:+.4f} "
-        f"[{row['difference_ci_low']:+.4f}, {row['difference_ci_high']:+.4f}] ({verdict})"
+        f"[{row['difference_ci_low']:+.4f}, {row['difference_ci_high']:+.4f}], training p = {row['p_value']:.3g}, "
+        f"question p = {row['question_p']:.3g} ({verdict})"
     )
 
 
@@ -334,6 +337,7 @@ def _gain_reading(table: pd.DataFrame) -> str:
             ("against the retest", "all", "retest"),
             ("both", "never trained on", "retest"),
         ]
+        if (pairs, baseline, "stage 2") in rows.index  # no retest baseline with `same` re-detection prompts
     ]
     return "Two-stage gain in HighlyKnown pairs against one-stage's: " + "; ".join(
         f"{label} {value:+.0%}" if pd.notna(value) else f"{label} undefined (stage 1 gained none)"
@@ -367,6 +371,11 @@ def readings(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
         lines["table12-transitions-stage2"] = " ".join(
             f"Strategy {k}: " + _transition_reading(part, "MaybeKnown", "HighlyKnown", "after stage 2")
             for k, part in stage2.groupby("strategy")
+        )
+    if "transitions-controls" in tables:
+        lines["transitions-controls"] = " ".join(
+            f"Control {c}: " + _transition_reading(part, "MaybeKnown", "HighlyKnown", "after the control")
+            for c, part in tables["transitions-controls"].groupby("control")
         )
     stages = tables["table10-category-counts"]
     lines["table10-category-counts"] = (
@@ -408,7 +417,8 @@ def readings(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
         "The dev set could not tell the chosen epoch from the last for "
         + ", ".join(f"{row.state} (epoch {row.best_epoch} vs {row.last_epoch}, McNemar p = {row.mcnemar_p:.3g})"
                     for row in undecided.itertuples())  # fmt: skip
-        + ": ties go to the earliest epoch, so these states are the least trained of epochs that are equal on dev."
+        + ": the chosen epoch is no better supported than the last (ties go to the earliest), read these states "
+        "as any of their epochs."
         if len(undecided)
         else "Every state's chosen epoch is its last, or differs from it beyond the dev set's noise."
     )
@@ -471,20 +481,19 @@ def _project(project: dict | None) -> str:
 
 def headline(tables: dict[str, pd.DataFrame]) -> str:
     """The run's answer in one sentence: did the last stage beat the one before beyond noise? Over
-    several training seeds, by the t interval of the seeds' paired differences."""
+    several training seeds, by both the seeds' spread and the questions (`analysis.seed_spread`)."""
     table = tables["table7-accuracy"].set_index("model")
     model = "two-stage" if "two-stage" in table.index else "one-stage"
     if "seeds" in tables:
         seeds = tables["seeds"].set_index("model").loc[model]
-        significant = seeds["p_value"] < 0.05
-        verdict = ("beats" if seeds["difference_mean"] > 0 else "does worse than") if significant else (
-            "does not differ beyond training noise from"
+        verdict = ("beats" if seeds["difference_mean"] > 0 else "does worse than") if seeds["beyond_noise"] else (
+            "does not differ beyond noise from"
         )  # fmt: skip
         return (
             f"{model.capitalize()} {verdict} {seeds['compared_with']} over {seeds['seeds']} training seeds: mean "
             f"accuracy difference {seeds['difference_mean']:+.4g} (95% t interval over the seeds "
-            f"{seeds['difference_ci_low']:+.4g} to {seeds['difference_ci_high']:+.4g}, p = {seeds['p_value']:.3g}); "
-            f"per seed {seeds['per_seed']}."
+            f"{seeds['difference_ci_low']:+.4g} to {seeds['difference_ci_high']:+.4g}, p = {seeds['p_value']:.3g}; "
+            f"over the questions, seed-averaged, p = {seeds['question_p']:.3g}); per seed {seeds['per_seed']}."
         )
     row = table.loc[model]
     verdict = (

@@ -62,6 +62,18 @@ def with_seed(state: str, seed: int | None) -> str:
     return state if seed is None else f"{state}-seed{seed}"
 
 
+def seed_suffixes(seeds: list[int]) -> dict[int, int | None]:
+    """Each training seed and what its states' names carry: nothing for the run's first seed, so a
+    run with one seed keeps the plain names."""
+    return {seed: (None if i == 0 else seed) for i, seed in enumerate(seeds)}
+
+
+def training_seed(state: str, seeds: list[int]) -> int:
+    """The training seed of a state: the one its name carries, else the run's first."""
+    seed = parse_stage(state).seed
+    return seeds[0] if seed is None else seed
+
+
 def stage_state(number: int, strategy: int | None = None, seed: int | None = None) -> str:
     """The state after stage `number` (every stage after the first follows one strategy)."""
     if number == 1:

@@ -12,12 +12,15 @@ import pandas as pd
 
 from gradual import analysis, graph, prior
 from gradual.categories import merge_unknown
+from gradual.errors import InputError
 from gradual.method import CONTROLS, get_strategy
 from gradual.stages import (
     BASE,
+    PAPER_STRATEGY,
     control_state,
     main_states,
     main_strategy,
+    seed_suffixes,
     stage_state,
     sweep_state,
     trained_states,
@@ -38,6 +41,13 @@ class RunShape:
     seeds: tuple[int, ...] = (0,)  # training seeds; the first one's states carry no suffix
     redetect_prompts: str = "fresh"
 
+    def __post_init__(self):
+        if self.controls and (PAPER_STRATEGY not in self.strategies or self.rounds < 2):
+            raise InputError(
+                f"method.controls: the controls are matched on strategy {PAPER_STRATEGY} and compared with it; "
+                f"add {PAPER_STRATEGY} to method.strategies (and run rounds >= 2)"
+            )
+
     @classmethod
     def from_config(cls, config: dict) -> "RunShape":
         method = config["method"]
@@ -55,7 +65,7 @@ class RunShape:
     @property
     def seed_suffixes(self) -> dict[int, int | None]:
         """Each training seed and what its states' names carry (None for the first)."""
-        return {seed: (None if i == 0 else seed) for i, seed in enumerate(self.seeds)}
+        return seed_suffixes(list(self.seeds))
 
     @property
     def trained(self) -> list[str]:
@@ -104,7 +114,7 @@ class RunShape:
             "metrics": [*self.trained, *self.sweep],
             "dev_scores": [*self.trained, *self.sweep],
             "training": self.main,  # the examples each round trained on
-            "greedy": [BASE, *self.main],  # the detection answers, for the answer prior
+            "greedy": [BASE, *self.main, *self.control_states.values()],  # detection answers: the answer prior
         }
 
 
@@ -127,6 +137,7 @@ def table_names(shape: RunShape) -> list[str]:
     ]
     names += ["table8-strategies", "table12-transitions-stage2"] if shape.rounds > 1 else []
     names += ["retest-stage1", "table12-minus-retest"] if shape.rounds > 1 and shape.floors else []
+    names += ["transitions-controls"] if shape.control_states else []
     names += ["table9-accuracy-by-category"] if shape.detects_test else []
     names += ["table6-epoch-sweep"] if shape.epoch_sweep else []
     names += ["seeds"] if len(shape.seeds) > 1 else []
@@ -168,6 +179,7 @@ def make_tables(
     dev_scores: dict[str, pd.DataFrame],
     trained_on: dict[str, set],
     greedy: dict[str, pd.DataFrame],
+    match_mode: str = "substring",
     test_categories: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every table of `table_names(shape)`, from the train questions, each state's train categories,
@@ -208,13 +220,13 @@ def make_tables(
             ],
             ignore_index=True,
         ),
-        "answer-prior": prior.answer_prior(questions, greedy),
+        "answer-prior": prior.answer_prior(questions, greedy, match_mode),
         "answer-prior-reclassified": prior.prior_of_groups(questions, categories[BASE], categories[stage1]),
         "table7-accuracy": analysis.accuracy_table(main_models, main_pairs),
         "table10-category-counts": analysis.category_counts_by_stage({"untuned": categories[BASE]} | round_categories),
         "knowledge-gain": analysis.knowledge_gain(
             round_categories,
-            {"untuned": categories[BASE], "retest": retest},
+            {"untuned": categories[BASE]} | ({"retest": retest} if shape.floors else {}),
             {f"stage {n}": set().union(*(trained_on[s] for s in rounds[:n])) for n in range(1, len(rounds) + 1)},
         ),
         "table11-rounds": analysis.accuracy_table(
@@ -242,6 +254,12 @@ def make_tables(
         tables["table12-transitions-stage2"] = pd.concat(
             [table.assign(strategy=k) for k, table in table12.items()], ignore_index=True
         )
+        if shape.control_states:
+            tables["transitions-controls"] = pd.concat(
+                [analysis.transition_matrix(merged(categories[stage1]), merged(categories[state])).assign(control=c)
+                 for c, state in shape.control_states.items()],
+                ignore_index=True,
+            )  # fmt: skip
         if shape.floors:
             floor = analysis.transition_matrix(merged(categories[stage1]), merged(retests[stage1]))
             tables["retest-stage1"] = floor

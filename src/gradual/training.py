@@ -40,6 +40,9 @@ SPLITS = ("dev", "test")
 EXAMPLE_COLUMNS = ["question_id", "prompt", "target"]
 METRIC_COLUMNS = ["epoch", "train_loss", "dev_accuracy", "test_accuracy", "seconds", "train_tokens_per_second"]
 DEV_CORRECT = "dev_correct"  # an epoch's 0/1 per dev question, kept with its checkpoint
+# What a checkpoint's metrics hold; in the key, so checkpoints made before they held DEV_CORRECT
+# are trained again rather than resumed without it.
+CHECKPOINT_CONTENT = "metrics with per-question dev scores"
 COMPLETE = "complete"
 KEY = "key.json"
 
@@ -350,6 +353,7 @@ def training_key(
         "settings": digest(shaping),
         "examples": digest({str(k): frame for k, frame in examples.items()}),
         "init_adapter": folder_digest(init_adapter) if init_adapter is not None else "none",
+        "content": CHECKPOINT_CONTENT,
         **{name: context[name] for name in sorted(context)},
     }
 

@@ -2,6 +2,7 @@ import math
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from gradual.analysis import (
     accuracy,
@@ -254,3 +255,24 @@ def test_seed_spread_t_interval_matches_the_textbook_values():
         pytest.approx(-0.004841, abs=1e-6), pytest.approx(0.044841, abs=1e-6)
     )  # fmt: skip
     assert row["per_seed"].startswith("seed 0: 0.51 (+0.01, McNemar p 1)")
+    # question noise: seed-averaged differences 1, 2/3, 1/3 and 97 zeros; mean 0.02, variance
+    # (14/9 - 100 * 0.02**2) / 99, so t = 1.61645 on 99 degrees of freedom
+    t = 0.02 / math.sqrt((14 / 9 - 100 * 0.02**2) / 99 / 100)
+    assert t == pytest.approx(1.61645, abs=1e-5)
+    assert row["question_p"] == pytest.approx(2 * stats.t.sf(t, 99)) and row["question_p"] > 0.05
+    assert not row["beyond_noise"]
+
+
+def test_the_same_difference_in_every_seed_is_judged_on_the_questions_alone():
+    from gradual.analysis import seed_spread
+
+    def results(right):
+        return pd.DataFrame({"question_id": range(100), "correct": [i < right for i in range(100)]})
+
+    reference = {seed: results(50) for seed in (0, 1)}
+    row = seed_spread({"m": ("r", {0: results(60), 1: results(60)}, reference)}).iloc[0]
+    assert row["difference_mean"] == pytest.approx(0.1) and row["difference_sd"] == 0
+    assert math.isnan(row["p_value"])  # no spread over the seeds to test against
+    assert row["question_p"] < 0.01 and row["beyond_noise"]
+    one_seed = seed_spread({"m": ("r", {0: results(60)}, {0: results(50)})}).iloc[0]
+    assert not one_seed["beyond_noise"]  # one seed says nothing about training noise

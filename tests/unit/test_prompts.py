@@ -135,3 +135,12 @@ def test_fresh_re_detection_draws_each_states_own_prompts_and_same_reuses_the_un
     assert prompt_set_seed("detect", seeds) == 0 and prompt_set_seed("eval", seeds) == 42
     assert prompt_set_seed("detect-stage1", seeds) == stable_seed(0, "stage1")
     assert prompt_set_seed("retest-stage1", seeds) == stable_seed(1, "stage1") != prompt_set_seed("detect-stage1", seeds)
+    # the rule's wildcard constraint takes every name it gives, and no other
+    import re
+
+    from gradual.prompts import PROMPT_SET_PATTERN
+
+    names = [prompt_set_of(s, k, m) for s in ("base", "stage1", "stage2-s5-seed1", "stage2-random")
+             for k in ("detect", "retest", "eval") for m in ("fresh", "same")]  # fmt: skip
+    assert all(re.fullmatch(PROMPT_SET_PATTERN, name) for name in names)
+    assert not any(re.fullmatch(PROMPT_SET_PATTERN, name) for name in ("eval-stage1", "detect-base", "detect-"))

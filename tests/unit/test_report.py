@@ -84,6 +84,8 @@ def test_a_run_on_the_same_prompts_subtracts_no_floor_and_says_why():
     assert "table3-minus-table4" not in made
     assert "nothing is subtracted" in readings(made)["table4-transitions-retest"]
     assert readings(made)["transitions-by-relation"].startswith("All relations, after stage 1 (same prompts: no floor)")
+    assert set(made["knowledge-gain"]["baseline"]) == {"untuned"}  # no retest measured as the re-detections are
+    assert "against the retest" not in readings(made)["knowledge-gain"]
     assert set(make_figures(shape, made, {"untuned": made["table2-categories"]})) == set(figure_names(shape))
 
 
@@ -91,5 +93,17 @@ def test_over_several_seeds_the_headline_uses_their_t_interval():
     made = small_run_tables(RunShape(rounds=2, strategies=(5,), seeds=(0, 1)))
     line = headline(made)
     # two-stage against one-stage: +0.25 in seed 0 and 0 in seed 1
-    assert line.startswith("Two-stage does not differ beyond training noise from one-stage over 2 training seeds")
+    assert line.startswith("Two-stage does not differ beyond noise from one-stage over 2 training seeds")
     assert "mean accuracy difference +0.125" in line and "seed 1: 0.75 (+0, McNemar p 1)" in line
+
+
+def test_every_table_a_run_can_make_has_a_title_and_a_place_on_the_page():
+    from gradual.report import ORDER, TITLES
+    from gradual.tables import table_names
+
+    shapes = [
+        RunShape(rounds=3, strategies=(1, 5), epoch_sweep=(2,), detects_test=True, controls=("random",), seeds=(0, 1)),
+        RunShape(rounds=2, strategies=(5,), redetect_prompts="same"),
+    ]
+    names = {name for shape in shapes for name in table_names(shape)}
+    assert names <= set(TITLES) and names <= set(ORDER)

@@ -83,3 +83,11 @@ def test_controls_and_seeds_name_their_states_and_continue_their_own_seed():
     assert trained_states(2, [5], ["continue"], [None, 1]) == [
         "stage1", "stage2-s5", "stage2-continue", "stage1-seed1", "stage2-s5-seed1", "stage2-continue-seed1"
     ]  # fmt: skip
+
+
+def test_the_first_seed_keeps_the_plain_names_and_each_state_trains_with_its_own():
+    from gradual.stages import seed_suffixes, training_seed
+
+    assert seed_suffixes([3, 7, 9]) == {3: None, 7: 7, 9: 9}
+    assert training_seed("stage1", [3, 7]) == 3 and training_seed("stage2-s5-seed7", [3, 7]) == 7
+    assert training_seed("stage2-random", [3]) == 3 and training_seed("sweep-e2", [5]) == 5

@@ -63,6 +63,8 @@ def test_table_names_follow_the_run_shape():
         "table6-epoch-sweep",
         "seeds",
     }
+    controlled = table_names(RunShape(rounds=2, strategies=(5,), controls=("random",)))
+    assert set(controlled) - set(table_names(RunShape(rounds=2, strategies=(5,)))) == {"transitions-controls"}
     same = set(table_names(RunShape(rounds=2, strategies=(5,), redetect_prompts="same")))
     assert not same & {"table3-minus-table4", "retest-stage1", "table12-minus-retest"}  # no floor to subtract
 
@@ -196,7 +198,8 @@ def test_the_new_tables_on_the_hand_made_run():
     ]  # fmt: skip
     assert by_relation.loc[("P36", "WeaklyKnown -> MaybeKnown"), "beyond_retest"] == 1
     prior = tables["answer-prior"]
-    assert prior["top_answer_share"].tolist() == [0.25, 0.25] * 3  # X of X, Z, Q, Z; All and P36; three states
+    assert prior["state"].unique().tolist() == ["base", "stage1", "stage2-s5", "stage2-continue"]
+    assert prior["top_answer_share"].tolist() == [0.25, 0.25] * 4  # X of X, Z, Q, Z; All and P36
     assert prior.loc[prior["relation"] == "P36", "top_answer"].unique().tolist() == ["x"]
     groups = tables["answer-prior-reclassified"].set_index("group")
     assert groups.loc["reclassified from WeaklyKnown", ["pairs", "gold_in_top"]].tolist() == [1, 1]  # q2, Y
@@ -208,6 +211,10 @@ def test_the_new_tables_on_the_hand_made_run():
     # continue (T, F, T, T) against strategy 5 (T, T, F, T): q3 gained, q2 lost
     assert (control["compared_with"], control["gained"], control["lost"], control["difference"]) == ("strategy 5", 1, 1, 0)
     assert control["data"].startswith("stage 1's own training pairs again")
+    # the control left stage 1's categories (H, M, WU, H) as they were, where strategy 5 moved q2 and q3
+    continued = tables["transitions-controls"].set_index("origin")
+    assert continued["control"].unique().tolist() == ["continue"]
+    assert [continued.loc[c, c] for c in (H, M, WU)] == [2, 1, 1] and continued.loc["Total", "Total"] == 4
 
 
 def test_seeds_give_each_models_spread_and_the_t_interval_of_their_differences():

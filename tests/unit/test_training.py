@@ -18,6 +18,7 @@ from gradual.generation.hf import HFBackend
 from gradual.matching import is_correct
 from gradual.prompts import PromptFormat
 from gradual.training import (
+    CHECKPOINT_CONTENT,
     METRIC_COLUMNS,
     TrainingSettings,
     accumulate_gradients,
@@ -378,7 +379,8 @@ def test_the_key_leaves_out_only_the_selection_split(tiny_model, two_epochs, tmp
     assert evaluation.calls == [] and "all 2 epochs already trained" in caplog.text
     pd.testing.assert_frame_equal(again, metrics)
     key = json.loads((checkpoints / "epoch-2" / "key.json").read_text())
-    assert sorted(key) == ["examples", "init_adapter", "settings"]
+    assert sorted(key) == ["content", "examples", "init_adapter", "settings"]
+    assert key["content"] == CHECKPOINT_CONTENT  # what the metrics hold: per-question dev scores
     assert key["init_adapter"] == "none"
 
 

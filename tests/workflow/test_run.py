@@ -190,6 +190,11 @@ def redetected(state):
     return jobs
 
 
+def added(state):
+    """The jobs of a state new to a finished run: its examples, training, own prompts, re-detection."""
+    return {f"training_pairs[{state}]", f"finetune[{state}]", f"sample_prompts[detect-{state}/train]"} | redetected(state)
+
+
 TABLES = {"tables", "provenance", "report", "all"}  # provenance records the whole config: every edit rewrites it
 STAGE2 = {"finetune[stage2-s5]"} | redetected("stage2-s5") | TABLES
 STAGE2_EXAMPLES = STAGE2 | {"training_pairs[stage2-s5]"}  # training_pairs draws every epoch's examples
@@ -239,6 +244,15 @@ EDITS = {
         "generation: {sample_until_correct: false}",
         UNTUNED_SAMPLING | UNTUNED_SAMPLED_CATEGORIES | EVERY_TRAINED_STATE | TABLES,
     ),
+    # the re-detections on the untuned model's prompts (nothing new to sample) and stage 2, which
+    # trains on stage 1's categories; not stage 1's training nor its retest
+    "method.redetect_prompts": (
+        "method: {redetect_prompts: same}",
+        generations("stage1", "detect", "train") | {"assign_categories[stage1/detect/train]"} | STAGE2_EXAMPLES,
+    ),
+    # a control or a further seed adds its own states and touches nothing already trained
+    "method.controls": ("method: {controls: [continue]}", added("stage2-continue") | TABLES),
+    "training.seeds": ("training: {seeds: [0, 1]}", added("stage1-seed1") | added("stage2-s5-seed1") | TABLES),
 }
 
 
