@@ -249,19 +249,21 @@ def make_tables(
         data = [get_strategy(k).description for k in shape.stage2] + [CONTROLS[c] for c in shape.control_states]
         table8.insert(1, "data", data)
         tables["table8-strategies"] = table8
-        table12 = {k: analysis.transition_matrix(merged(categories[stage1]), merged(categories[state]))
-                   for k, state in shape.stage2.items()}  # fmt: skip
+        def since_stage1(after: pd.DataFrame) -> pd.DataFrame:
+            """Transitions from stage 1's categories (Table 12's rows), both merged."""
+            return analysis.transition_matrix(merged(categories[stage1]), merged(after))
+
+        table12 = {k: since_stage1(categories[state]) for k, state in shape.stage2.items()}
         tables["table12-transitions-stage2"] = pd.concat(
             [table.assign(strategy=k) for k, table in table12.items()], ignore_index=True
         )
         if shape.control_states:
             tables["transitions-controls"] = pd.concat(
-                [analysis.transition_matrix(merged(categories[stage1]), merged(categories[state])).assign(control=c)
-                 for c, state in shape.control_states.items()],
+                [since_stage1(categories[state]).assign(control=c) for c, state in shape.control_states.items()],
                 ignore_index=True,
-            )  # fmt: skip
+            )
         if shape.floors:
-            floor = analysis.transition_matrix(merged(categories[stage1]), merged(retests[stage1]))
+            floor = since_stage1(retests[stage1])
             tables["retest-stage1"] = floor
             tables["table12-minus-retest"] = pd.concat(
                 [analysis.transition_difference(table, floor).assign(strategy=k) for k, table in table12.items()],
