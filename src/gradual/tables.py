@@ -150,14 +150,10 @@ def merged(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(category=merge_unknown(table["category"]))
 
 
-def _seed_comparisons(shape: RunShape, evaluations: dict[str, pd.DataFrame]) -> dict[str, tuple[str, dict, dict]]:
-    """Per model of Tables 7 and 8: the state it is compared with, and both over the seeds."""
-
-    def over_seeds(state: str) -> dict[int, pd.DataFrame]:
-        """The state's results per training seed (the untuned model's are every seed's)."""
-        return {seed: evaluations[state if state == BASE else with_seed(state, suffix)]
-                for seed, suffix in shape.seed_suffixes.items()}  # fmt: skip
-
+def _comparisons(shape: RunShape) -> dict[str, tuple[str, str, str]]:
+    """Per compared model of Tables 7 and 8: (its state, the model it is compared with, that state).
+    One-stage against untuned, two-stage and each strategy against one-stage, each control against
+    strategy 5."""
     stage1 = stage_state(1)
     pairs = {"one-stage": (stage1, "untuned", BASE)}
     if shape.rounds > 1:
@@ -166,7 +162,21 @@ def _seed_comparisons(shape: RunShape, evaluations: dict[str, pd.DataFrame]) -> 
         main = main_strategy(list(shape.strategies))
         pairs |= {f"control {c}": (state, f"strategy {main}", stage_state(2, main))
                   for c, state in shape.control_states.items()}  # fmt: skip
-    return {model: (name, over_seeds(state), over_seeds(reference)) for model, (state, name, reference) in pairs.items()}
+    return pairs
+
+
+def _seed_comparisons(shape: RunShape, evaluations: dict[str, pd.DataFrame]) -> dict[str, tuple[str, dict, dict]]:
+    """`_comparisons`, both sides over the seeds."""
+
+    def over_seeds(state: str) -> dict[int, pd.DataFrame]:
+        """The state's results per training seed (the untuned model's are every seed's)."""
+        return {seed: evaluations[state if state == BASE else with_seed(state, suffix)]
+                for seed, suffix in shape.seed_suffixes.items()}  # fmt: skip
+
+    return {
+        model: (name, over_seeds(state), over_seeds(reference))
+        for model, (state, name, reference) in _comparisons(shape).items()
+    }
 
 
 def make_tables(
@@ -191,10 +201,14 @@ def make_tables(
     retest = retests[BASE]
     untuned, one_stage = evaluations[BASE], evaluations[stage1]
     main_models = {"untuned": untuned, "one-stage": one_stage}
-    main_pairs = {"one-stage": ("untuned", untuned)}
     if shape.rounds > 1:
         main_models["two-stage"] = evaluations[rounds[1]]
-        main_pairs["two-stage"] = ("one-stage", one_stage)
+    compared = {model: (name, evaluations[state]) for model, (_, name, state) in _comparisons(shape).items()}
+
+    def accuracies(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Tables 7 and 8: each model, and against the state `_comparisons` names for it."""
+        return analysis.accuracy_table(models, {model: compared[model] for model in models if model in compared})
+
     round_models = {"untuned": untuned} | {f"round {n}": evaluations[state] for n, state in enumerate(rounds, 1)}
     round_labels = list(round_models)
     round_categories = {f"stage {n}": categories[state] for n, state in enumerate(rounds, 1)}
@@ -222,7 +236,7 @@ def make_tables(
         ),
         "answer-prior": prior.answer_prior(questions, greedy, match_mode),
         "answer-prior-reclassified": prior.prior_of_groups(questions, categories[BASE], categories[stage1]),
-        "table7-accuracy": analysis.accuracy_table(main_models, main_pairs),
+        "table7-accuracy": accuracies(main_models),
         "table10-category-counts": analysis.category_counts_by_stage({"untuned": categories[BASE]} | round_categories),
         "knowledge-gain": analysis.knowledge_gain(
             round_categories,
@@ -241,11 +255,8 @@ def make_tables(
     if shape.floors:
         tables["table3-minus-table4"] = analysis.transition_difference(table3, table4)
     if shape.rounds > 1:
-        main = main_strategy(list(shape.strategies))
         controls = {f"control {c}": evaluations[state] for c, state in shape.control_states.items()}
-        compared = {name: ("one-stage", one_stage) for name in strategy_models}
-        compared |= {name: (f"strategy {main}", evaluations[stage_state(2, main)]) for name in controls}
-        table8 = analysis.accuracy_table(strategy_models | controls, compared)
+        table8 = accuracies(strategy_models | controls)
         data = [get_strategy(k).description for k in shape.stage2] + [CONTROLS[c] for c in shape.control_states]
         table8.insert(1, "data", data)
         tables["table8-strategies"] = table8
