@@ -3,7 +3,8 @@
     python bench/detection.py --model resources/models/smollm2-135m-instruct-<id> --questions 1 --threads 2
     python bench/detection.py --model ... --questions 1 --threads 2 --exemplar-pool 20
     python bench/detection.py --model ... --questions 25 --batch-size 1024          # on a GPU
-    .venv-vllm/bin/python bench/detection.py --model ... --questions 2 --sides bcd --vllm-dtype bfloat16
+    python bench/detection.py --model ... --questions 2 --dtype float32                 # every side in float32
+    .venv-vllm/bin/python bench/detection.py --model ... --questions 2 --sides bcd --dtype bfloat16
 
 In one process, on the same prompts (EntityQuestions train questions, `--n-prompts` few-shot
 prompts each), the whole detection of the same questions, as each side does it:
@@ -16,9 +17,11 @@ prompts each), the whole detection of the same questions, as each side does it:
       encoded once, samples only for the questions no greedy answer got right, drawn until one
       is right (`--full-samples` to draw them all), shared exemplar sets encoded once with
       `--exemplar-pool`.
-  (d) the same `detect` with the `vllm` backend (vLLM's CPU build on a CPU; `--vllm-dtype`, eager
-      unless `--vllm-compile`); its engine start is timed apart, and `--seed-cost` times the same
+  (d) the same `detect` with the `vllm` backend (vLLM's CPU build on a CPU, eager unless
+      `--vllm-compile`); its engine start is timed apart, and `--seed-cost` times the same
       sampling requests with per-request seeds and with the engine's seed alone.
+
+Every side runs in `--dtype` (`auto`, as a workflow job: bfloat16 where the hardware has it).
 
 All stop at the end of the answer line (the baselines through `eos_token_id`), run the same
 threads and batch size, and print questions per second, the ratios, peak memory (resident set
@@ -33,7 +36,7 @@ import pandas as pd
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from gradual.accelerator import device_and_dtype
+from gradual.accelerator import DTYPES, device_and_dtype
 from gradual.categories import assign_categories
 from gradual.dataset import prepare, read_entityquestions
 from gradual.detection import detect, score
@@ -123,7 +126,7 @@ def vllm_side(args, settings):
     """The vLLM backend, its engine start in seconds, and the engine options it was given."""
     from gradual.generation.vllm import VLLMBackend
 
-    options = {"dtype": args.vllm_dtype, "enforce_eager": not args.vllm_compile}
+    options = {"enforce_eager": not args.vllm_compile}
     start = time.perf_counter()
     backend = VLLMBackend(args.model, settings, engine_options=options)
     return backend, time.perf_counter() - start, options
@@ -162,16 +165,17 @@ def main():
     parser.add_argument("--exemplar-pool", type=int, default=None)
     parser.add_argument("--full-samples", action="store_true", help="(c) draws every sample (no early stop)")
     parser.add_argument("--sides", default="abc", help="which sides to run, e.g. bc on a GPU where (a) is slow")
-    parser.add_argument("--vllm-dtype", default="float32", help="(d): the dtype vLLM runs in")
+    parser.add_argument("--dtype", default="auto", choices=DTYPES, help="the dtype of every side (model.compute_dtype)")
     parser.add_argument("--vllm-compile", action="store_true", help="(d): torch.compile the model (slower start)")
     parser.add_argument("--seed-cost", action="store_true", help="(d): time sampling with and without request seeds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = GenerationSettings(
-        max_new_tokens=16, n_samples=args.samples, temperature=0.5, top_k=40, batch_size=args.batch_size
-    )
+        max_new_tokens=16, n_samples=args.samples, temperature=0.5, top_k=40, batch_size=args.batch_size,
+        dtype=args.dtype,
+    )  # fmt: skip
     asked, prompts, golds = detection_prompts(Path(args.data), args.questions, args.n_prompts, args.exemplar_pool)
-    device, dtype = device_and_dtype()
+    device, dtype = device_and_dtype(args.dtype)
     device = torch.device(device)
     ours = HFBackend(args.model, settings)
     tokenizer = AutoTokenizer.from_pretrained(args.model, padding_side="left")
@@ -196,7 +200,7 @@ def main():
         engine, started, options = vllm_side(args, settings)
         print(f"(d) vLLM engine start: {started:.1f} s with {options}", flush=True)
         sides["d"] = (
-            f"(d) gradual vllm backend, {args.vllm_dtype}",
+            "(d) gradual vllm backend",
             lambda: detect(engine, prompts, 0, "never_right", golds, MATCH_MODE, until_correct=not args.full_samples),
         )
     n_questions = len(asked)

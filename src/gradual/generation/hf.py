@@ -12,12 +12,14 @@ import logging
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-from gradual.accelerator import device_and_dtype
+from gradual.accelerator import device_and_dtype, dtype_name
 from gradual.generation import GenerationSettings
 
 SAMPLER = "gumbel-max over the top-k, counter-based uniforms (lowbias32 of seed, sample, step, rank)"
@@ -29,6 +31,7 @@ GPU_ATTENTION_KERNELS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENT
 # count of the tokens seen, is the same for every row): a prompt's cache can be kept and branched.
 # Full attention (Llama, Qwen, SmolLM2) and sliding windows (Gemma 3, Mistral) use these.
 BRANCHABLE_LAYERS = (DynamicLayer, DynamicSlidingWindowLayer)
+LENGTH_GROUPS = 4  # a chunk's prompts are encoded in up to this many groups of similar length (8 or more each)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,49 @@ def counter_uniforms(keys: torch.Tensor, samples: torch.Tensor, step: int, width
     return ((h >> 8).float() + 0.5) / float(1 << 24)
 
 
+def _contiguous_input(module, args):
+    return (args[0].contiguous(), *args[1:]) if args else None
+
+
+def multiply_last_positions_plainly(model) -> None:
+    """With `logits_to_keep=1` the output layer gets a strided slice of the hidden states. torch (2.13,
+    CPU, bfloat16) multiplies such a slice with a frozen weight (an adapter's base model, or one merged
+    with it) by copying the weight once per row: 4.4 s and 3.4 GB for SmolLM2's output layer on 64
+    prompts, against 0.02 s for the same product on a contiguous copy of the slice, which this hands it."""
+    head = model.get_output_embeddings()
+    if head is not None and not getattr(head, "takes_contiguous_input", False):
+        head.register_forward_pre_hook(_contiguous_input)
+        head.takes_contiguous_input = True
+
+
+def _mergeable(cache, mask: torch.Tensor) -> bool:
+    """Whether a cache's rows can be left-padded: layers of known kinds, each holding every position of
+    its mask (not a sliding window past its length)."""
+    return branchable(cache) and all(layer.keys.shape[-2] == mask.shape[1] for layer in cache.layers)
+
+
+def _merge_left_padded(parts: list[tuple], rows: torch.Tensor):
+    """(logits, cache, mask) of groups of prompts (each `_mergeable`) as one batch: every cache layer
+    and mask left-padded to the widest group (zeros, masked), the rows put in the order `rows`. Each
+    group's layer is let go once merged, so the merge holds one layer twice at most."""
+    width = max(mask.shape[1] for _, _, mask in parts)
+    merged = parts[0][1]
+    for index, layer in enumerate(merged.layers):
+        for name in ("keys", "values"):
+            padded = [
+                F.pad(getattr(cache.layers[index], name), (0, 0, width - mask.shape[1], 0)) for _, cache, mask in parts
+            ]
+            for _, cache, _ in parts[1:]:
+                setattr(cache.layers[index], name, None)
+            setattr(layer, name, torch.cat(padded)[rows])
+            del padded
+        if hasattr(layer, "cumulative_length"):  # a sliding window's count of the positions seen
+            layer.cumulative_length = width
+    logits = torch.cat([logits for logits, _, _ in parts])[rows]
+    mask = torch.cat([F.pad(mask, (width - mask.shape[1], 0)) for _, _, mask in parts])[rows]
+    return logits, merged, mask
+
+
 def _positions(mask: torch.Tensor) -> torch.Tensor:
     """Each token's position counted over the unmasked tokens before it (left padding gets 0)."""
     return (mask.cumsum(-1) - 1).clamp(min=0)
@@ -71,7 +117,7 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 class HFBackend:
     def __init__(self, model_dir: str | Path, settings: GenerationSettings, adapter_dir: str | Path | None = None):
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        device, dtype = device_and_dtype()
+        device, dtype = device_and_dtype(settings.dtype)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
         if adapter_dir:
             from peft import PeftModel
@@ -96,6 +142,7 @@ class HFBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = model.eval()
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        multiply_last_positions_plainly(base)
         forward = inspect.signature(type(base).forward).parameters
         self.cache_argument = "cache" if "cache" in forward else "past_key_values"  # renamed in transformers 5
         self.stop_ids = self._answer_end_tokens().to(model.device)  # compared with every decoded token
@@ -111,7 +158,7 @@ class HFBackend:
             "transformers": transformers.__version__,
             "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "dtype": dtype_name(self.model.dtype),
             "batch_size": self.settings.batch_size,  # it fixes the padding, so greedy outputs depend on it
             "sampler": SAMPLER,
         }
@@ -173,11 +220,29 @@ class PromptSession:
             backend.told_unbranchable = True
 
     def _encode_whole(self, prompts: list[str]):
-        batch = self.backend.tokenizer(prompts, return_tensors="pt", padding=True).to(self.backend.model.device)
+        """The prompts in groups of similar length (`LENGTH_GROUPS`), each padded only to its own
+        longest, their caches then left-padded to one width with masked zeros: a forward pass spends
+        nothing on that padding (a chunk's prompts differ by their exemplars: 17% of a chunk's tokens
+        were padding on `bench/detection.py`'s prompts). One padded batch where a cache has layers it
+        cannot merge so (`BRANCHABLE_LAYERS`, or a sliding window that already dropped tokens)."""
+        ids = self.backend.tokenizer(prompts)["input_ids"]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        groups = np.array_split(order, min(LENGTH_GROUPS, max(1, len(ids) // 8)))
+        merged = None
+        if len(groups) > 1:
+            longest = self._encode_padded([ids[i] for i in groups[-1]])  # the one a sliding window may cut
+            if _mergeable(*longest[1:]):
+                parts = [self._encode_padded([ids[i] for i in group]) for group in groups[:-1]] + [longest]
+                merged = _merge_left_padded(parts, torch.tensor(order, device=self.backend.model.device).argsort())
+        logits, cache, mask = merged or self._encode_padded(ids)
+        return logits, cache, mask, _positions(mask)[:, -1] + 1
+
+    def _encode_padded(self, ids: list[list[int]]):
+        """Logits, cache and mask of token sequences left-padded to the longest."""
+        batch = self.backend.tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(self.backend.model.device)
         mask = batch["attention_mask"]
-        positions = _positions(mask)
-        logits, cache = self.backend.forward(batch["input_ids"], mask, positions)
-        return logits, cache, mask, positions[:, -1] + 1
+        logits, cache = self.backend.forward(batch["input_ids"], mask, _positions(mask))
+        return logits, cache, mask
 
     def _encode_after_prefixes(self, prompts: list[str], prefixes: list[str]):
         """Each distinct prefix encoded once, then each prompt's own tokens on a copy of its prefix's
@@ -231,7 +296,8 @@ class PromptSession:
 
     def sample(self, rows: list[int], samples: range) -> list[list[str]]:
         """Samples `samples` (indices, e.g. range(4, 8)) of the given prompt rows, in batches of at
-        most `batch_size` rows; sample s of a prompt is the same whichever range or batch it is in."""
+        most `batch_size` rows; sample s of a prompt draws the same noise whichever range or batch it is
+        in, so in float32 it is the same sample (in bfloat16 a near tie can fall otherwise in another batch)."""
         pairs = [(row, sample) for row in rows for sample in samples]
         texts, device = [], self.logits.device
         for start in range(0, len(pairs), max(1, self.settings.batch_size)):
@@ -245,35 +311,51 @@ class PromptSession:
 
     @torch.inference_mode()
     def _decode(self, rows: torch.Tensor | None, samples: torch.Tensor | None) -> list[str]:
-        """Greedy (`samples` None) or sampled continuations of the prompt rows, up to the answer line's end."""
+        """Greedy (`samples` None) or sampled continuations of the prompt rows, up to the answer line's end.
+
+        Continuations that have drawn the same tokens so far share one row of the batch (a prompt's
+        samples do, at first always and then often): its forward pass is computed once, and each of
+        them draws its next token from that row's logits with its own noise, so sharing changes no draw.
+        A row splits where its continuations draw different tokens."""
         backend, settings = self.backend, self.settings
-        cache, logits, mask, next_position = self._start(rows)
+        distinct, owner = rows, None
+        if rows is not None and self.branchable:  # a cache of unknown layers is never asked to repeat a row
+            distinct, owner = torch.unique(rows, return_inverse=True)
+        cache, logits, mask, next_position = self._start(distinct)
+        owner = torch.arange(logits.shape[0], device=logits.device) if owner is None else owner
         keys = None if samples is None else (self.seeds if rows is None else self.seeds[rows])
-        active = torch.arange(logits.shape[0], device=logits.device)
+        active = torch.arange(len(owner), device=logits.device)  # the continuations still going
         pad = backend.tokenizer.pad_token_id
-        generated = torch.full((logits.shape[0], settings.max_new_tokens), pad, device=logits.device)
+        generated = torch.full((len(owner), settings.max_new_tokens), pad, device=logits.device)
         for step in range(settings.max_new_tokens):
             if samples is None:
-                tokens = logits.argmax(dim=-1)
+                tokens = logits.argmax(dim=-1)[owner]
             else:
-                tokens = self._draw(logits, keys[active], samples[active], step)
+                tokens = self._draw(logits, owner, keys[active], samples[active], step)
             generated[active, step] = tokens
             running = ~torch.isin(tokens, backend.stop_ids)
             if step + 1 == settings.max_new_tokens or not running.any():
                 break
-            if not running.all():
-                keep = running.nonzero().squeeze(1)
-                cache.batch_select_indices(keep)
-                mask, next_position, tokens, active = mask[keep], next_position[keep], tokens[keep], active[keep]
-            mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
+            keep = running.nonzero().squeeze(1)
+            owner, tokens, active = owner[keep], tokens[keep], active[keep]
+            branches, owner = torch.unique(owner * logits.shape[-1] + tokens, return_inverse=True)
+            parents, tokens = branches // logits.shape[-1], branches % logits.shape[-1]
+            if len(parents) != len(mask) or not torch.equal(parents, torch.arange(len(mask), device=parents.device)):
+                cache.batch_select_indices(parents)
+                mask, next_position = mask[parents], next_position[parents]
+            mask = torch.cat([mask, mask.new_ones(len(parents), 1)], dim=1)
             logits, cache = backend.forward(tokens[:, None], mask, next_position[:, None], cache)
             next_position = next_position + 1
         return backend.tokenizer.batch_decode(self._until_stop(generated), skip_special_tokens=True)
 
-    def _draw(self, logits: torch.Tensor, keys: torch.Tensor, samples: torch.Tensor, step: int) -> torch.Tensor:
-        """Gumbel-max over the top-k of logits / temperature: the same law as softmax sampling, with
-        every row's noise a function of its counters, computed on the model's device in one go."""
+    def _draw(
+        self, logits: torch.Tensor, owner: torch.Tensor, keys: torch.Tensor, samples: torch.Tensor, step: int
+    ) -> torch.Tensor:
+        """Gumbel-max over the top-k of logits / temperature (continuation i draws from row `owner[i]`):
+        the same law as softmax sampling, with every continuation's noise a function of its counters,
+        computed on the model's device in one go."""
         values, indices = (logits.float() / self.settings.temperature).topk(self.settings.top_k, dim=-1)
+        values, indices = values[owner], indices[owner]
         uniforms = counter_uniforms(keys, samples, step, values.shape[-1])
         choice = (values - torch.log(-torch.log(uniforms))).argmax(dim=-1, keepdim=True)
         return indices.gather(1, choice).squeeze(1)
