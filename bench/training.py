@@ -1,6 +1,7 @@
 """Training throughput of the project's LoRA step against a naive padded loop, on the same examples.
 
     python bench/training.py --model resources/models/smollm2-135m-instruct-<id> --examples 128 --threads 2
+    python bench/training.py --model ... --dtype float32 --loops grouped     # the project's step in float32
 
 The examples are the packaged sample dataset's questions as `gradual.training` trains on them
 (zero-shot prompt, answer line). All three loops see them in the same shuffled order, cut into the
@@ -13,9 +14,10 @@ same optimizer steps and micro batches, with the same LoRA adapter (fresh each t
 - padded: what a user would write first, every micro batch padded to `--max-length` tokens and the
   model's own mean loss per micro batch.
 
-Throughput counts the prompt and answer tokens (padding not counted) per second of training; each
-loop runs one untimed micro batch first. On 2 threads the command above takes about 3 minutes,
-most of it in the padded loop. Peak RSS is the process's high-water mark after each loop, so a
+Every loop runs its model in `--dtype` (`auto`, as `finetune` does: bfloat16 where the hardware has
+it), the LoRA weights in float32 as PEFT keeps them. Throughput counts the prompt and answer tokens
+(padding not counted) per second of training; each loop runs one untimed micro batch first. On 2
+threads the command above takes about 3 minutes, most of it in the padded loop. Peak RSS is the process's high-water mark after each loop, so a
 loop's figure covers the loops before it too (they run in the order above).
 """
 
@@ -31,6 +33,7 @@ from peft import get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gradual import SAMPLE_DATASET
+from gradual.accelerator import DTYPES, dtype_name, resolve_dtype
 from gradual.dataset import prepare, read_entityquestions
 from gradual.prompts import PromptFormat
 from gradual.training import (
@@ -77,7 +80,7 @@ def in_order(step_examples: list[dict], micro_batch_size: int) -> list[list[dict
 
 def train_seconds(model_dir, settings: TrainingSettings, examples, backward, cut) -> float:
     """Seconds for one pass over `examples` with a fresh adapter, after an untimed warm-up micro batch."""
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=resolve_dtype(settings.dtype, "cpu"))
     model = get_peft_model(model, settings.lora_config()).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate)
     steps = [examples[i : i + settings.batch_size] for i in range(0, len(examples), settings.batch_size)]
@@ -103,6 +106,8 @@ def main():
     parser.add_argument("--micro-batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=64, help="the padded loop's fixed width in tokens")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--dtype", default="auto", choices=DTYPES, help="the model's dtype (model.compute_dtype)")
+    parser.add_argument("--loops", default="grouped,in order,padded", help="which loops to run, comma-separated")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = TrainingSettings(
@@ -111,6 +116,7 @@ def main():
         batch_size=args.batch_size,
         micro_batch_size=args.micro_batch_size,
         lora_rank=args.rank,
+        dtype=args.dtype,
     )
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -119,7 +125,10 @@ def main():
     if max(lengths) > args.max_length:
         parser.error(f"--max-length {args.max_length} is shorter than the longest example, {max(lengths)} tokens")
     tokens = sum(lengths)
-    print(f"{len(examples)} examples, {tokens} tokens ({min(lengths)}-{max(lengths)} each), {args.threads} threads")
+    print(
+        f"{len(examples)} examples, {tokens} tokens ({min(lengths)}-{max(lengths)} each), {args.threads} threads, "
+        f"model in {dtype_name(resolve_dtype(args.dtype, "cpu"))}"
+    )
 
     def project_step(model, micro_batches):
         accumulate_gradients(model, micro_batches, pad_id, torch.device("cpu"))
@@ -133,13 +142,14 @@ def main():
         "padded": (padded_step, in_order),
     }
     rows = []
-    for name, (backward, cut) in loops.items():
+    for name in args.loops.split(","):
+        backward, cut = loops[name]
         seconds = train_seconds(args.model, settings, examples, backward, cut)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rows.append({"loop": name, "seconds": seconds, "tokens_per_s": tokens / seconds, "peak_rss_mb": peak_mb})
     table = pd.DataFrame(rows).set_index("loop")
     print(table.round(1).to_string())
-    for baseline in ("padded", "in order"):
+    for baseline in [name for name in ("padded", "in order") if name in table.index and "grouped" in table.index]:
         ratio = table.loc["grouped", "tokens_per_s"] / table.loc[baseline, "tokens_per_s"]
         print(f"grouped / {baseline}: {ratio:.2f}x tokens/s")
 

@@ -27,6 +27,7 @@ rule provenance:
     localrule: True
     input:
         generations=all_generations(),
+        training=[PATHS.training_metrics(state) for state in [*TRAINED, *SWEEP]],
     output:
         PATHS.provenance(),
     params:

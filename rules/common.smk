@@ -26,7 +26,7 @@ from gradual.prompts import PROMPT_SET_KINDS, PROMPT_SET_PATTERN, PromptFormat, 
 from gradual.provenance import project_commit
 from gradual.report import figure_names
 from gradual.shared import shared_id
-from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, parse_stage, training_seed
+from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, epoch_splits, parse_stage, training_seed
 from gradual.tables import RunShape, table_names
 
 
@@ -102,7 +102,7 @@ def scoring(split: str) -> dict:
 def generation_settings(wildcards) -> dict:
     """The generation values a job uses: sampling values only where it samples, the matcher only
     where it picks which questions to sample, engine options only for the backend that takes them."""
-    settings = pick(GENERATION, "backend", "max_new_tokens")
+    settings = pick(GENERATION, "backend", "max_new_tokens") | {"dtype": config["model"]["compute_dtype"]}
     settings["shards"] = shard_count(GENERATION["shards"], wildcards.prompt_set, wildcards.split)
     mode = sampling(wildcards)
     settings["sampling"] = mode
@@ -155,13 +155,19 @@ def training_pairs_inputs(wildcards):
     return inputs
 
 
+def epoch_scoring(wildcards) -> list[str]:
+    """The held-out splits a fine-tuning scores after every epoch (gradual.stages.epoch_splits)."""
+    return epoch_splits(TRAINING["selection_split"], wildcards.state in SHAPE.sweep_states.values())
+
+
 def finetune_inputs(wildcards):
     stage = parse_stage(wildcards.state)
+    splits = epoch_scoring(wildcards)
     inputs = {
         "examples": PATHS.trained_examples(wildcards.state),
         "model": model_input(),
-        **{f"{split}_prompts": PATHS.prompts("eval", split) for split in ("dev", "test")},
-        **{f"{split}_questions": PATHS.questions(split) for split in ("dev", "test")},
+        **{f"{split}_prompts": PATHS.prompts("eval", split) for split in splits},
+        **{f"{split}_questions": PATHS.questions(split) for split in splits},
     }
     if stage.number > 1:
         inputs["init_adapter"] = PATHS.adapter(stage.previous)
@@ -179,6 +185,7 @@ def training_settings(wildcards) -> dict:
     settings |= TRAINING["stage1" if stage.number == 1 else "stage2"]
     settings["epochs"] = stage.epochs or settings["epochs"]
     settings["seed"] = training_seed(wildcards.state, TRAINING["seeds"])
+    settings["dtype"] = config["model"]["compute_dtype"]
     return settings
 
 

@@ -36,6 +36,7 @@ rule finetune:
         training=training_settings,
         prompt_format=pick(config["prompt"], "template"),
         evaluation=pick(GENERATION, "max_new_tokens", "batch_size"),
+        epoch_scoring=epoch_scoring,
         scoring=scoring("test"),  # dev and test: the held-out questions
     wildcard_constraints:
         state=TRAINED_STATE_PATTERN,

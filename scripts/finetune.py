@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from gradual.accelerator import device_and_dtype, dtype_name
 from gradual.detection import detect, gold_answers, score
 from gradual.fingerprint import digest
 from gradual.generation import GenerationSettings
@@ -43,7 +44,7 @@ with job_log(snakemake.log[0]):
             pd.read_parquet(inputs[f"{split}_prompts"], columns=["question_id", "prompt_index", "prompt"]),
             pd.read_parquet(inputs[f"{split}_questions"], columns=["question_id", "answers"]),
         )
-        for split in ("dev", "test")
+        for split in params.epoch_scoring
     }
     generation = GenerationSettings.from_config(params.evaluation)
 
@@ -73,4 +74,5 @@ with job_log(snakemake.log[0]):
     dev_ids = evaluation_sets["dev"][0]["question_id"].tolist()
     write_parquet(dev_scores(metrics, dev_ids), snakemake.output.dev_scores)
     metrics = metrics.drop(columns=DEV_CORRECT).assign(best=metrics["epoch"] == best_epoch)
-    write_parquet(metrics, snakemake.output.metrics)
+    device, dtype = device_and_dtype(settings.dtype)
+    write_parquet(metrics, snakemake.output.metrics, metadata={"device": device, "dtype": dtype_name(dtype)})

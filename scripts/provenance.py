@@ -1,4 +1,4 @@
-"""The run's provenance: resolved config, project commit, versions, and how each generation job ran."""
+"""The run's provenance: resolved config, project commit, versions, and how each generation and training job ran."""
 
 import json
 
@@ -12,5 +12,6 @@ with job_log(snakemake.log[0]):
         "project": snakemake.params.project,
         "versions": versions(),
         "generation": {path: read_parquet_metadata(path) for path in snakemake.input.generations},
+        "training": {path: read_parquet_metadata(path) for path in snakemake.input.training},
     }
     write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", snakemake.output[0])

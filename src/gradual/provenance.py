@@ -1,5 +1,6 @@
 """What produced a run: its resolved config, the project's commit, the versions of the stack, and
-per generation job the backend, device and dtype it actually used."""
+per generation job the backend, device and dtype it actually used, and per training job its device
+and dtype (`model.compute_dtype: auto` resolves on the machine that runs the job)."""
 
 import platform
 import subprocess

@@ -11,6 +11,7 @@ import io
 import math
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.colors import CenteredNorm
@@ -78,7 +79,7 @@ FIGURE_TITLES = {
     "accuracy": "Test accuracy with 95% intervals: main models (Table 7), strategies (Table 8), rounds (Table 11)",
     "transitions": "Category transitions of the train questions: stage 1, retest, their difference, stage 2",
     "categories-per-relation": "Train categories per relation: untuned model and after each round",
-    "accuracy-per-epoch": "Dev and test accuracy after each epoch of every trained state",
+    "accuracy-per-epoch": "Dev accuracy after each epoch of every trained state (test too where scored per epoch)",
     "entity-graph": "Entity graph with a control: share of pairs linked to Initial entities, reclassified vs "
     "stayed, per origin (95% intervals)",
     "accuracy-by-category": "Table 9: test accuracy per category of the untuned model",
@@ -196,14 +197,20 @@ def make_figures(shape: RunShape, tables: dict[str, pd.DataFrame], counts: dict[
     figures["categories-per-relation"] = fig
 
     metrics = tables["training-metrics"]
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    for ax, split in zip(fig.subplots(1, 2), ("dev", "test")):
-        for state, rows in metrics.groupby("state", sort=False):
-            ax.plot(rows["epoch"], rows[f"{split}_accuracy"], marker="o", label=state)
-        ax.set_title(f"{split} accuracy per epoch")
+    # test is scored per epoch only where a table reads it (gradual.stages.epoch_splits)
+    splits = ["dev"] + (["test"] if metrics["test_accuracy"].notna().any() else [])
+    fig = Figure(figsize=(5 * len(splits), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(splits), squeeze=False)[0]
+    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    colour = {state: cycle[i % len(cycle)] for i, state in enumerate(metrics["state"].unique())}  # same in both panels
+    for ax, split in zip(axes, splits):
+        measured = metrics[metrics[f"{split}_accuracy"].notna()]
+        for state, rows in measured.groupby("state", sort=False):
+            ax.plot(rows["epoch"], rows[f"{split}_accuracy"], marker="o", label=state, color=colour[state])
+        ax.set_title(f"{split} accuracy per epoch" + ("" if split == "dev" else " (states scored on test per epoch)"))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=8)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     figures["accuracy-per-epoch"] = fig
 
     links = tables["entity-graph-control"]
@@ -293,15 +300,14 @@ def _paired_reading(row: pd.Series) -> str:
     )
 
 
-def _transition_reading(table: pd.DataFrame, source: str, target: str, what: str) -> str:
+def _transition_reading(table: pd.DataFrame, source: str, target: str, what: str, difference: bool = False) -> str:
+    """A count ("k of n pairs became") or, for a table of differences whose totals are zero, a signed difference."""
     rows = table.set_index("origin")
     if source not in rows.index or target not in rows.columns:
         return f"No {source} -> {target} transitions in {what}."
-    return (
-        f"{source} -> {target}: {rows.loc[source, target]:+d} {what}."
-        if "minus" in what
-        else (f"{rows.loc[source, target]} of {rows.loc[source, 'Total']} {source} pairs became {target} {what}.")
-    )
+    if difference:
+        return f"{source} -> {target}: {rows.loc[source, target]:+d} {what}."
+    return f"{rows.loc[source, target]} of {rows.loc[source, 'Total']} {source} pairs became {target} {what}."
 
 
 def _graph_reading(row: pd.Series) -> str:
@@ -356,14 +362,14 @@ def readings(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
     lines["table2-categories"] = ", ".join(f"{value} {name}" for name, value in counts.items() if name != "Total") + (
         f" of {counts['Total']} train questions."
     )
-    for name, what in [
-        ("table3-transitions-stage1", "after stage 1"),
-        ("table4-transitions-retest", "on the retest"),
-        ("table3-minus-table4", "beyond retest noise (Table 3 minus Table 4)"),
+    for name, what, difference in [
+        ("table3-transitions-stage1", "after stage 1", False),
+        ("table4-transitions-retest", "on the retest", False),
+        ("table3-minus-table4", "beyond retest noise (Table 3 minus Table 4)", True),
     ]:
         if name in tables:
             lines[name] = " ".join(
-                _transition_reading(tables[name], source, target, what)
+                _transition_reading(tables[name], source, target, what, difference)
                 for source, target in (("WeaklyKnown", "MaybeKnown"), ("MaybeKnown", "HighlyKnown"))
             )
     if "table12-transitions-stage2" in tables:
@@ -397,7 +403,7 @@ def readings(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
     if "table12-minus-retest" in tables:
         lines["retest-stage1"] = _transition_reading(tables["retest-stage1"], "MaybeKnown", "HighlyKnown", "on the retest")
         lines["table12-minus-retest"] = " ".join(
-            f"Strategy {k}: " + _transition_reading(part, "MaybeKnown", "HighlyKnown", "beyond stage 1's retest")
+            f"Strategy {k}: " + _transition_reading(part, "MaybeKnown", "HighlyKnown", "beyond stage 1's retest", difference=True)
             for k, part in tables["table12-minus-retest"].groupby("strategy")
         )
     lines["transitions-by-relation"] = _relation_reading(tables["transitions-by-relation"])
@@ -539,6 +545,9 @@ def run_facts(provenance: dict, summary: dict) -> dict[str, str]:
             ]
         ),  # fmt: skip
         "generation": "; ".join(devices),
+        "training": "; ".join(
+            sorted({f"{m.get('device')} ({m.get('dtype')})" for m in provenance.get("training", {}).values() if m})
+        ),
         "versions": ", ".join(f"{package} {version}" for package, version in provenance["versions"].items() if version),
         "project": _project(provenance.get("project")),
     }

@@ -116,3 +116,10 @@ def main_strategy(strategies: list[int]) -> int:
 def main_states(rounds: int, strategies: list[int], seed: int | None = None) -> list[str]:
     """The states of rounds 1..`rounds` on the main strategy."""
     return [stage_state(n, main_strategy(strategies), seed) for n in range(1, rounds + 1)]
+
+
+def epoch_splits(selection_split: str, in_epoch_sweep: bool) -> list[str]:
+    """The held-out splits a fine-tuning scores after every epoch: dev, which picks the epoch, and
+    test only where test picks it (the paper's way) or a table reads it per epoch (the epoch sweep's
+    Table 6); a state's test accuracy is otherwise measured once, on its chosen adapter."""
+    return ["dev", "test"] if selection_split == "test" or in_epoch_sweep else ["dev"]

@@ -3,8 +3,9 @@
 Each example is a prompt (the question as the generation backend sees it, zero exemplars)
 and a target (the answer line): the loss covers the target tokens only. Every epoch draws its
 examples from a caller's hook, so a stage can mix in a fresh replay draw each epoch. After each
-epoch the caller's `evaluate` measures dev and test accuracy; the epoch that is best on the
-configured split is the one the later stages use.
+epoch the caller's `evaluate` measures dev accuracy, and test accuracy where something reads it per
+epoch (`gradual.stages.epoch_splits`); the epoch that is best on the configured split is the one
+the later stages use.
 
 A checkpoint `checkpoint_dir/epoch-{k}/` holds `adapter/` (PEFT format, loadable by
 `PeftModel.from_pretrained` and vLLM), `state.pt` (optimizer, scheduler, step, settings),
@@ -20,7 +21,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from gradual.accelerator import device_and_dtype
+from gradual.accelerator import DTYPES, device_and_dtype, dtype_name
 from gradual.errors import InputError
 from gradual.fingerprint import digest, folder_digest
 from gradual.prompts import PromptFormat
@@ -64,10 +65,13 @@ class TrainingSettings:
     max_length: int = 256
     seed: int = 0
     selection_split: str = "dev"
+    dtype: str = "auto"  # model.compute_dtype (gradual.accelerator.DTYPES)
 
     def __post_init__(self):
         if self.selection_split not in SPLITS:
             raise InputError(f"training.selection_split must be one of {SPLITS}, not {self.selection_split!r}")
+        if self.dtype not in DTYPES:
+            raise InputError(f"model.compute_dtype must be one of {DTYPES}, not {self.dtype!r}")
         for name in ("epochs", "batch_size", "micro_batch_size", "lora_rank", "max_length"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"training.{name} must be at least 1, not {getattr(self, name)!r}")
@@ -232,6 +236,8 @@ def finetune(
 
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    device, dtype = device_and_dtype(settings.dtype)
+    settings = replace(settings, dtype=dtype_name(dtype))  # the key holds the dtype `auto` stood for here
     examples_by_epoch = {k: epoch_pairs(k) for k in range(1, settings.epochs + 1)}
     key = training_key(settings, examples_by_epoch, init_adapter, context or {})
     done, state = _resume_point(checkpoint_dir, settings.epochs, key)
@@ -247,7 +253,6 @@ def finetune(
     steps = {k: math.ceil(len(examples) / settings.batch_size) for k, examples in epochs.items()}
     total_steps = sum(steps.values())
 
-    device, dtype = device_and_dtype()
     base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
     torch.manual_seed(stable_seed(settings.seed, "init"))
     if done:
@@ -259,7 +264,7 @@ def finetune(
     else:
         model = get_peft_model(base, settings.lora_config())
     trainable = [p for p in model.parameters() if p.requires_grad]
-    log.info("%d trainable parameters on %s", sum(p.numel() for p in trainable), device)
+    log.info("%d trainable parameters on %s, model in %s", sum(p.numel() for p in trainable), device, settings.dtype)
 
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, round(settings.warmup_ratio * total_steps), total_steps)
@@ -299,17 +304,19 @@ def finetune(
                 "epoch": epoch,
                 "train_loss": loss_sum / answer_tokens,
                 "dev_accuracy": float(scores["dev_accuracy"]),
-                "test_accuracy": float(scores["test_accuracy"]),
+                "test_accuracy": float(scores.get("test_accuracy", math.nan)),  # NaN: not scored per epoch
                 "seconds": time.monotonic() - started,
                 "train_tokens_per_second": tokens / training_seconds,
             }
             row.update({name: _plain(value) for name, value in scores.items() if name not in row})
             _save_epoch(checkpoint_dir, epoch, model, optimizer, scheduler, global_step, settings, key, row)
             rows.append(row)
+            accuracies = ", ".join(
+                f"{split} accuracy {row[f'{split}_accuracy']:.4f}" for split in SPLITS if f"{split}_accuracy" in scores
+            )
             log.info(
-                "epoch %d: train loss %.4f, dev accuracy %.4f, test accuracy %.4f, %.1f s, %.0f training tokens/s",
-                epoch, row["train_loss"], row["dev_accuracy"], row["test_accuracy"], row["seconds"],
-                row["train_tokens_per_second"],
+                "epoch %d: train loss %.4f, %s, %.1f s, %.0f training tokens/s",
+                epoch, row["train_loss"], accuracies, row["seconds"], row["train_tokens_per_second"],
             )  # fmt: skip
     return _metrics_frame(rows)
 
@@ -346,7 +353,8 @@ def training_key(
     context: dict[str, str],
 ) -> dict[str, str]:
     """Digests of everything that shapes the trained adapter and its per-epoch scores. The split that
-    picks the best epoch is left out: every epoch is scored on both, so changing it reuses them."""
+    picks the best epoch is left out: which splits each epoch is scored on is in the caller's context, so
+    a change of selection that scores the same splits reuses the checkpoints."""
     shaping = {name: value for name, value in asdict(settings).items() if name != "selection_split"}
     examples = {k: pairs[["prompt", "target"]] for k, pairs in sorted(examples_by_epoch.items())}
     return {

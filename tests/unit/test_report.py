@@ -35,6 +35,9 @@ def test_readings_are_read_from_the_tables(tables):
         "WeaklyKnown -> MaybeKnown: +1 beyond retest noise (Table 3 minus Table 4). "
         "MaybeKnown -> HighlyKnown: +1 beyond retest noise (Table 3 minus Table 4)."
     )
+    # a difference is read as one (its totals are zero): not "1 of 0 pairs became"
+    assert lines["table12-minus-retest"] == "Strategy 5: MaybeKnown -> HighlyKnown: +1 beyond stage 1's retest."
+    assert lines["retest-stage1"] == "0 of 1 MaybeKnown pairs became HighlyKnown on the retest."
     assert lines["table5-entity-graph"].startswith("0 of 2 Reclassified nodes are joined to the 2 Initial nodes (0%")
     assert "stage 1, origin WeaklyOrUnknown: 0 of 1 reclassified pairs linked" in lines["entity-graph-control"]
     assert lines["knowledge-gain"].startswith(

@@ -6,6 +6,7 @@ from gradual.stages import (
     STATE_PATTERN,
     TRAINED_STATE_PATTERN,
     Stage,
+    epoch_splits,
     main_states,
     main_strategy,
     parse_stage,
@@ -91,3 +92,13 @@ def test_the_first_seed_keeps_the_plain_names_and_each_state_trains_with_its_own
     assert seed_suffixes([3, 7, 9]) == {3: None, 7: 7, 9: 9}
     assert training_seed("stage1", [3, 7]) == 3 and training_seed("stage2-s5-seed7", [3, 7]) == 7
     assert training_seed("stage2-random", [3]) == 3 and training_seed("sweep-e2", [5]) == 5
+
+
+@pytest.mark.parametrize(
+    ("selection_split", "in_epoch_sweep", "expected"),
+    [("dev", False, ["dev"]), ("dev", True, ["dev", "test"]), ("test", False, ["dev", "test"])],
+)
+def test_test_is_scored_per_epoch_only_where_it_picks_the_epoch_or_table6_reads_it(
+    selection_split, in_epoch_sweep, expected
+):
+    assert epoch_splits(selection_split, in_epoch_sweep) == expected

@@ -64,6 +64,27 @@ def test_default_configuration_builds_its_dag(workdir):
     assert "download_dataset" not in counts
 
 
+def finetune_reads_test(output: str) -> dict[str, bool]:
+    """Per fine-tuned state of a dry run, whether its job reads the test questions (to score every epoch)."""
+    blocks = re.findall(r"^rule finetune:\n((?:    .*\n?)*)", output, flags=re.M)
+    return {
+        re.search(r"wildcards: state=([\w-]+)", block).group(1): "prompts/eval/test.parquet" in block
+        for block in blocks
+    }
+
+
+def test_test_is_scored_per_epoch_only_where_a_table_reads_it_or_it_picks_the_epoch(workdir):
+    paper = snakemake("-n", "--configfile", str(ROOT / "configs/paper-qwen2-7b.yaml"), cwd=workdir).stdout
+    # Table 6 (the epoch sweep: stage 1's 10 epochs and the 15, 20, 25-epoch runs) reads test accuracy per epoch
+    assert finetune_reads_test(paper) == {
+        "stage1": True, **{f"stage2-s{k}": False for k in range(1, 6)}, "stage3-s5": False,
+        **{f"sweep-e{m}": True for m in (15, 20, 25)},
+    }  # fmt: skip
+    assert set(finetune_reads_test(snakemake("-n", cwd=workdir).stdout).values()) == {False}
+    on_test = snakemake("-n", "--config", "training={'selection_split': 'test'}", cwd=workdir).stdout
+    assert set(finetune_reads_test(on_test).values()) == {True}  # the paper's way: test picks the epoch
+
+
 def test_unknown_key_stops_before_any_job(workdir):
     done = snakemake("-n", "--config", "generation={'n_sample': 3}", cwd=workdir, check=False)
     assert done.returncode != 0
