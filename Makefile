@@ -9,7 +9,7 @@ CORES ?= all
 # The CPU build: installed first, it satisfies the project's torch range, so pip pulls no CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: run test install install-vllm test-vllm clean
+.PHONY: run test lint install install-vllm test-vllm clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,12 @@ run: install
 
 test: install
 	$(PYTHON) -m pytest -q
+
+# The gates CI applies before the tests (and .pre-commit-config.yaml on every commit).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakefmt --check .
 
 install-vllm: $(VLLM_VENV)/.installed
 

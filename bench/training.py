@@ -127,7 +127,7 @@ def main():
     tokens = sum(lengths)
     print(
         f"{len(examples)} examples, {tokens} tokens ({min(lengths)}-{max(lengths)} each), {args.threads} threads, "
-        f"model in {dtype_name(resolve_dtype(args.dtype, "cpu"))}"
+        f"model in {dtype_name(resolve_dtype(args.dtype, 'cpu'))}"
     )
 
     def project_step(model, micro_batches):
