@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from markdown.extensions.toc import slugify
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -38,6 +37,8 @@ def links(text: str) -> list[str]:
 
 def anchors(text: str) -> set[str]:
     """The anchors of a page's headings, as mkdocs (Python-Markdown's toc) and GitHub make them here."""
+    from markdown.extensions.toc import slugify  # mkdocs' own; imported here so that .venv-vllm collects this file
+
     headings = re.findall(r"^#{1,6} (.+)$", without_code_blocks(text), flags=re.M)
     return {slugify(heading.replace("`", "").replace("*", ""), "-") for heading in headings}
 
