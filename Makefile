@@ -1,5 +1,6 @@
 # The two commands: `make run` (the default workflow) and `make test` (the test suite).
-# Both create .venv on first use and install the project into it. `make test-vllm` runs the tests of
+# Both create .venv on first use and install the project into it. `make detect` runs only the knowledge
+# detection of the untuned model (its categories and Table 2). `make test-vllm` runs the tests of
 # the vLLM backend against the real engine, vLLM's CPU build, in an environment of its own (.venv-vllm).
 
 VENV ?= .venv
@@ -9,7 +10,7 @@ CORES ?= all
 # The CPU build: installed first, it satisfies the project's torch range, so pip pulls no CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: run test lint install install-vllm test-vllm clean
+.PHONY: run detect test lint install install-vllm test-vllm clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +23,9 @@ $(VENV)/.installed: pyproject.toml envs/gradual.lock.txt
 
 run: install
 	$(VENV)/bin/snakemake --cores $(CORES)
+
+detect: install
+	$(VENV)/bin/snakemake --cores $(CORES) detect
 
 test: install
 	$(PYTHON) -m pytest -q

@@ -18,3 +18,10 @@ rule all:
     input:
         final_outputs(),
     default_target: True
+
+
+# Knowledge detection alone (`snakemake detect`): the untuned model's categories and Table 2, no training.
+rule detect:
+    localrule: True
+    input:
+        category_outputs([BASE]),

@@ -241,13 +241,18 @@ def all_generations():
     return [path for state, prompt_set, split in sets for path in generation_shards(state, prompt_set, split)]
 
 
-def final_outputs():
-    categories = [
+def category_outputs(states) -> list[str]:
+    """The category counts per relation (Table 2 for the untuned model) of `states`, in each split they get."""
+    return [
         PATHS.category_counts(state, "detect", split, ext)
-        for state in [BASE, *TRAINED]
+        for state in states
         for split in detected_splits(state)
         for ext in ("parquet", "md")
     ]
+
+
+def final_outputs():
+    categories = category_outputs([BASE, *TRAINED])
     graph = [PATHS.graph("edges"), PATHS.graph("nodes")]
     tables = [PATHS.table(name, ext) for name in TABLES for ext in ("parquet", "md")]
     return categories + tables + graph + [PATHS.provenance(), PATHS.report_page()]

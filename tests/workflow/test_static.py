@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from workflow import ROOT, snakemake
+from workflow import MODEL_ID, ROOT, planned_jobs, snakemake
 
 
 def test_lint_passes():
@@ -62,6 +62,20 @@ def test_default_configuration_builds_its_dag(workdir):
     # 1's retest, the floor of Table 12 on fresh prompts
     assert counts["generate"] == (1 + 1 + 1 + 1) + 2 * (1 + 1) + 1 and counts["finetune"] == 2
     assert "download_dataset" not in counts
+
+
+def test_detect_plans_only_the_untuned_models_detection(workdir):
+    """`snakemake detect`: the untuned model's categories of train and test (configs/test.yaml: 2 shards each)
+    and nothing of the retest, the evaluation, fine-tuning or re-detection."""
+    done = snakemake("-n", "detect", "--configfile", str(ROOT / "configs/test.yaml"), cwd=workdir)
+    splits = ("train", "test")
+    assert planned_jobs(done.stdout) == {
+        "detect", "prepare_dataset", f"prepare_model[{MODEL_ID}]",
+        *(f"sample_prompts[detect/{split}]" for split in splits),
+        *(f"generate[base/detect/{split}/{shard}]" for split in splits for shard in (0, 1)),
+        *(f"assign_categories[base/detect/{split}]" for split in splits),
+    }  # fmt: skip
+    assert "results/test/categories/base/detect/train.counts.md" in done.stdout  # Table 2
 
 
 def finetune_reads_test(output: str) -> dict[str, bool]:
