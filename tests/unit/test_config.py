@@ -4,10 +4,12 @@ from pathlib import Path
 import pytest
 from snakemake.utils import validate
 
-from gradual import dataset
+from gradual import dataset, prior
 from gradual.config import DEFAULTS, check_config, load_schema, schema_keys, with_defaults
+from gradual.detection import detect
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings
+from gradual.matching import is_correct
 from gradual.models import model_spec
 from gradual.prompts import PromptFormat
 from gradual.tables import RunShape
@@ -53,6 +55,16 @@ MIRRORS = [
     (PromptFormat, "prompt", {}),
     (model_spec, "model", {}),
     (dataset.prepare, "dataset", {"frame": None, "templates": None, "min_train_per_relation": None}),
+    (
+        detect,
+        "generation",
+        {
+            **dict.fromkeys(["backend", "prompts", "sampling", "golds", "match_mode"]),
+            "until_correct": "generation.sample_until_correct",
+        },
+    ),
+    (is_correct, "matching", {"generated": None, "golds": None}),
+    (prior.answer_prior, "matching", {"train": None, "greedy": None}),
 ]
 
 
