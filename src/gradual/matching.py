@@ -4,6 +4,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from gradual.config import DEFAULTS
+
 MATCH_MODES = ("substring", "exact", "tokens")
 _WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
@@ -22,7 +24,7 @@ def answer_line(generated: str) -> str:
     return generated.split("\n", 1)[0].strip()
 
 
-def is_correct(generated: str, golds: Iterable[str], mode: str = "substring") -> bool:
+def is_correct(generated: str, golds: Iterable[str], mode: str = DEFAULTS["matching"]["mode"]) -> bool:
     """True when any gold answer matches the answer line of `generated` under `mode`.
 
     substring: the normalised gold answer occurs inside the normalised answer line (the paper's rule).

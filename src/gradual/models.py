@@ -17,6 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from gradual.config import DEFAULTS
 from gradual.errors import InputError
 from gradual.shared import build_once
 
@@ -186,8 +187,14 @@ def _readable_by_transformers_4(tokenizer_config: Path) -> None:
         tokenizer_config.write_text(json.dumps(config, indent=2) + "\n")
 
 
-def model_spec(source: str, file: str | None = None, revision: str | None = None, dtype: str = "float32") -> dict:
-    """The config values that decide a prepared model's content (and so its shared folder)."""
+def model_spec(
+    source: str,
+    file: str | None = DEFAULTS["model"]["file"],
+    revision: str | None = DEFAULTS["model"]["revision"],
+    dtype: str = DEFAULTS["model"]["dtype"],
+) -> dict:
+    """The config values that decide a prepared model's content (and so its shared folder); those
+    not given are the config's defaults (gradual.config), so a wheel's file is the default model's."""
     return {"source": source, "file": file, "revision": revision, "dtype": dtype}
 
 

@@ -14,6 +14,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from gradual.categories import MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN, merge_unknown
+from gradual.config import DEFAULTS
 from gradual.dataset import relation_sort_key
 from gradual.matching import is_correct, normalize
 
@@ -32,7 +33,9 @@ def frequent_answers(train: pd.DataFrame, top: int = TOP) -> dict[str, list[str]
     return {relation: rows["answer"].head(top).tolist() for relation, rows in counts.groupby("relation")}
 
 
-def answer_prior(train: pd.DataFrame, greedy: dict[str, pd.DataFrame], mode: str = "substring") -> pd.DataFrame:
+def answer_prior(
+    train: pd.DataFrame, greedy: dict[str, pd.DataFrame], mode: str = DEFAULTS["matching"]["mode"]
+) -> pd.DataFrame:
     """Per state and relation (and All): how many greedy answers the state gave to the train prompts,
     the relation's most frequent train answer, and the share of the answers that are it.
 

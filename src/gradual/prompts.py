@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gradual.config import DEFAULTS
 from gradual.errors import InputError
 from gradual.matching import normalize
 from gradual.seeding import rng_for, stable_seed
@@ -43,8 +44,8 @@ def prompt_set_seed(name: str, seeds: dict[str, int]) -> int:
 class PromptFormat:
     """How one QA pair is written (`template`) and how blocks are joined (`separator`)."""
 
-    template: str = "Q: {question}\nA: {answer}"
-    separator: str = "\n\n"
+    template: str = DEFAULTS["prompt"]["template"]
+    separator: str = DEFAULTS["prompt"]["separator"]
 
     def __post_init__(self):
         for field in ("{question}", "{answer}"):

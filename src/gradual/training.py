@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from gradual.accelerator import DTYPES, device_and_dtype, dtype_name
+from gradual.config import DEFAULTS
 from gradual.errors import InputError
 from gradual.fingerprint import digest, folder_digest
 from gradual.prompts import PromptFormat
@@ -52,20 +53,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainingSettings:
+    """One state's training values; those it is not given are the config's defaults (gradual.config)
+    for stage 1 and the first training seed. A stage's epochs and learning rate are always given."""
+
     epochs: int
     learning_rate: float
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    micro_batch_size: int = 8
-    lora_rank: int = 64
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    target_modules: str | list[str] = "all-linear"
-    warmup_ratio: float = 0.0
-    max_length: int = 256
-    seed: int = 0
-    selection_split: str = "dev"
-    dtype: str = "auto"  # model.compute_dtype (gradual.accelerator.DTYPES)
+    weight_decay: float = DEFAULTS["training"]["stage1"]["weight_decay"]
+    batch_size: int = DEFAULTS["training"]["batch_size"]
+    micro_batch_size: int = DEFAULTS["training"]["micro_batch_size"]
+    lora_rank: int = DEFAULTS["training"]["lora_rank"]
+    lora_alpha: int = DEFAULTS["training"]["lora_alpha"]
+    lora_dropout: float = DEFAULTS["training"]["lora_dropout"]
+    target_modules: str | list[str] = DEFAULTS["training"]["target_modules"]
+    warmup_ratio: float = DEFAULTS["training"]["warmup_ratio"]
+    max_length: int = DEFAULTS["training"]["max_length"]
+    seed: int = DEFAULTS["training"]["seeds"][0]
+    selection_split: str = DEFAULTS["training"]["selection_split"]
+    dtype: str = DEFAULTS["model"]["compute_dtype"]  # gradual.accelerator.DTYPES
 
     def __post_init__(self):
         if self.selection_split not in SPLITS:
@@ -84,7 +88,7 @@ class TrainingSettings:
         included); keys that are not settings are ignored, absent ones take the defaults above."""
         chosen = {f.name: values[f.name] for f in fields(cls) if f.name in values}
         chosen["learning_rate"] = float(values["learning_rate"])
-        chosen["weight_decay"] = float(values.get("weight_decay", 0.0))
+        chosen["weight_decay"] = float(values.get("weight_decay", cls.weight_decay))
         if isinstance(chosen.get("target_modules"), tuple):
             chosen["target_modules"] = list(chosen["target_modules"])
         return cls(**chosen)

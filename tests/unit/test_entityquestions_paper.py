@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from gradual import dataset
+from gradual.config import load_schema, with_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "entityquestions"
@@ -17,10 +18,8 @@ RELATIONS = 24
 
 def paper_dataset_settings() -> dict:
     """The paper config's dataset section, with the schema's defaults for the keys it leaves out."""
-    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
-    defaults = {key: spec["default"] for key, spec in schema["properties"]["dataset"]["properties"].items()}
     config = yaml.safe_load((ROOT / "configs" / "paper-qwen2-7b.yaml").read_text())
-    return {**defaults, **config["dataset"]}
+    return with_defaults(config, load_schema())["dataset"]
 
 
 def single_answer_counts(train_dir: Path) -> dict[str, int]:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from gradual.config import DEFAULTS
 from gradual.errors import InputError
 
 BACKENDS = ("hf", "vllm")
@@ -18,13 +19,15 @@ BACKENDS = ("hf", "vllm")
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    max_new_tokens: int = 16
-    n_samples: int = 16
-    temperature: float = 0.5
-    top_k: int = 40
-    seed: int = 0
-    batch_size: int = 32
-    dtype: str = "auto"  # gradual.accelerator.DTYPES: the dtype the model runs in
+    """A generation job's values; those it is not given are the config's defaults (gradual.config)."""
+
+    max_new_tokens: int = DEFAULTS["generation"]["max_new_tokens"]
+    n_samples: int = DEFAULTS["generation"]["n_samples"]
+    temperature: float = DEFAULTS["generation"]["temperature"]
+    top_k: int = DEFAULTS["generation"]["top_k"]
+    seed: int = DEFAULTS["generation"]["seed"]
+    batch_size: int = DEFAULTS["generation"]["batch_size"]
+    dtype: str = DEFAULTS["model"]["compute_dtype"]  # gradual.accelerator.DTYPES: the dtype the model runs in
 
     @classmethod
     def from_config(cls, generation: dict) -> "GenerationSettings":
