@@ -70,6 +70,14 @@ def workflow_relative(path) -> str:
     return os.path.relpath(path)
 
 
+def gpu_job(gpus: int) -> dict:
+    """The resources of a job on `gpus` GPUs, all held by its one task, so the script runs once and
+    sees them all. SLURM's executor plugin asks one task per GPU (--ntasks-per-gpu) for a GPU job with
+    `tasks` set, and some versions by default (its issues 316, 459: the script ran once per GPU, on
+    one each); `tasks_per_gpu=0` asks for none, whatever the profile's `tasks` (the plugin's fix of 316)."""
+    return {"gpu": gpus, "tasks_per_gpu": 0}
+
+
 def dataset_inputs(wildcards):
     """The files prepare_dataset reads, so Snakemake reruns it when they change."""
     source = DATASET["source"]

@@ -11,7 +11,7 @@ rule generate:
         generation=generation_settings,
     threads: 4
     resources:
-        gpu=1,
+        **gpu_job(GENERATION["gpus"]),
     log:
         PATHS.log("generate", "state", "prompt_set", "split", "shard"),
     benchmark:

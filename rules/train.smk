@@ -42,7 +42,7 @@ rule finetune:
         state=TRAINED_STATE_PATTERN,
     threads: 4
     resources:
-        gpu=1,
+        **gpu_job(TRAINING["gpus"]),
     log:
         PATHS.log("finetune", "state"),
     benchmark:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gradual.accelerator import device_and_dtype, dtype_name
+from gradual.accelerator import device_and_dtype, dtype_name, visible_gpus
 from gradual.detection import detect, gold_answers, score
 from gradual.fingerprint import digest
 from gradual.generation import GenerationSettings
@@ -75,4 +75,5 @@ with job_log(snakemake.log[0]):
     write_parquet(dev_scores(metrics, dev_ids), snakemake.output.dev_scores)
     metrics = metrics.drop(columns=DEV_CORRECT).assign(best=metrics["epoch"] == best_epoch)
     device, dtype = device_and_dtype(settings.dtype)
-    write_parquet(metrics, snakemake.output.metrics, metadata={"device": device, "dtype": dtype_name(dtype)})
+    ran_on = {"device": device, "dtype": dtype_name(dtype), "gpus": visible_gpus()}
+    write_parquet(metrics, snakemake.output.metrics, metadata=ran_on)

@@ -27,7 +27,8 @@ with job_log(snakemake.log[0]):
     limit = context_length(model, engine_options)
     check_prompt_lengths(prompts, AutoTokenizer.from_pretrained(model), limit, settings.max_new_tokens)
     adapter, batch_invariant = snakemake.input.get("adapter"), config.get("batch_invariant", False)
-    backend = load_backend(config["backend"], model, settings, adapter, engine_options, batch_invariant)
+    gpus = snakemake.resources.gpu  # vLLM's tensor parallel size: the GPUs the job holds
+    backend = load_backend(config["backend"], model, settings, adapter, engine_options, batch_invariant, gpus)
     golds, match_mode = None, None
     if config["sampling"] == "never_right":
         questions = pd.read_parquet(snakemake.input.questions, columns=["question_id", "answers"])

@@ -5,6 +5,8 @@ with AVX-512 BF16 or AMX (measured on such a CPU: a forward pass 1.6x, detection
 float32). Elsewhere bfloat16 is emulated and slower than float32, so `auto` is float32 there.
 """
 
+import os
+
 import torch
 
 DTYPES = ("auto", "float32", "bfloat16")
@@ -20,6 +22,15 @@ def native_bf16_cpu() -> bool:
 
 def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process was given: CUDA_VISIBLE_DEVICES where a scheduler set it (SLURM does for
+    a job's GPUs), else every GPU CUDA counts. Recorded with a job's outputs, to show what it ran on."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [gpu for gpu in listed.split(",") if gpu]
+    return [str(index) for index in range(torch.cuda.device_count())]
 
 
 def resolve_dtype(name: str = "auto", on: str | None = None) -> torch.dtype:

@@ -25,6 +25,7 @@ SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 RENAMED = {
     ("training", "seed"): "renamed training.seeds, a list of training seeds (training: {seeds: [0]})",
     ("generation", "vllm", "dtype"): "set model.compute_dtype instead, the dtype of both backends and of training",
+    ("generation", "vllm", "tensor_parallel_size"): "set generation.gpus instead, the GPUs each generation job holds",
 }
 
 

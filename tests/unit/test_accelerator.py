@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gradual.accelerator import device_and_dtype, native_bf16_cpu, resolve_dtype
+from gradual.accelerator import device_and_dtype, native_bf16_cpu, resolve_dtype, visible_gpus
 
 
 def cpu_with(monkeypatch, avx512_bf16: bool, amx: bool) -> None:
@@ -38,3 +38,16 @@ def test_auto_on_a_gpu_follows_its_bf16_support(monkeypatch, bf16, expected):
 def test_an_unknown_dtype_is_refused():
     with pytest.raises(ValueError, match="dtype must be one of"):
         resolve_dtype("float16")
+
+
+@pytest.mark.parametrize("listed, expected", [("0,1", ["0", "1"]), ("3", ["3"]), ("", [])])
+def test_the_gpus_a_scheduler_gave_are_those_it_listed(monkeypatch, listed, expected):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", listed)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: pytest.fail("the listed GPUs are the answer"))
+    assert visible_gpus() == expected
+
+
+def test_without_a_list_every_gpu_cuda_counts_is_visible(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert visible_gpus() == ["0", "1"]

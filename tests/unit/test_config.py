@@ -26,6 +26,8 @@ def test_a_renamed_key_is_named_with_what_replaced_it():
 
     with pytest.raises(InputError, match="generation.vllm.dtype: set model.compute_dtype instead"):
         check_config({"generation": {"vllm": {"dtype": "float32"}}}, SCHEMA)
+    with pytest.raises(InputError, match="generation.vllm.tensor_parallel_size: set generation.gpus instead"):
+        check_config({"generation": {"vllm": {"tensor_parallel_size": 2}}}, SCHEMA)
     check_config({"generation": {"vllm": {"max_model_len": 512}}, "model": {"compute_dtype": "bfloat16"}}, SCHEMA)
 
 

@@ -108,10 +108,10 @@ def fake_vllm_cpu(monkeypatch):
     return install_fake_vllm(monkeypatch, cpu=True)
 
 
-def make_backend(tmp_path, adapter_dir=None, engine_options=None):
+def make_backend(tmp_path, adapter_dir=None, engine_options=None, gpus=1):
     from gradual.generation.vllm import VLLMBackend
 
-    return VLLMBackend(tmp_path / "model", SETTINGS, adapter_dir, engine_options)
+    return VLLMBackend(tmp_path / "model", SETTINGS, adapter_dir, engine_options, gpus=gpus)
 
 
 def test_engine_options_without_adapter(fake_vllm, tmp_path):
@@ -122,6 +122,7 @@ def test_engine_options_without_adapter(fake_vllm, tmp_path):
         "model": str(tmp_path / "model"),
         "enable_prefix_caching": True,
         "dtype": "bfloat16",  # model.compute_dtype auto on a GPU with bf16
+        "tensor_parallel_size": 1,
         "seed": 42,
         "gpu_memory_utilization": 0.5,
     }
@@ -138,6 +139,7 @@ def test_no_engine_options(fake_vllm, tmp_path):
         "model": str(tmp_path / "model"),
         "enable_prefix_caching": True,
         "dtype": "bfloat16",
+        "tensor_parallel_size": 1,
         "seed": 42,
     }
 
@@ -149,6 +151,18 @@ def test_engine_options_may_override_defaults_but_not_model_seed_or_dtype(fake_v
         make_backend(tmp_path, engine_options={"seed": 1})
     with pytest.raises(ValueError, match=r"must not set \['dtype'\].*model.compute_dtype"):
         make_backend(tmp_path, engine_options={"dtype": "float16"})
+    with pytest.raises(ValueError, match=r"must not set \['tensor_parallel_size'\].*generation.gpus"):
+        make_backend(tmp_path, engine_options={"tensor_parallel_size": 2})
+
+
+def test_the_engine_is_tensor_parallel_over_the_jobs_gpus(fake_vllm, tmp_path):
+    backend = make_backend(tmp_path, gpus=4)
+    assert backend.llm.kwargs["tensor_parallel_size"] == 4
+    assert backend.describe()["engine_options"]["tensor_parallel_size"] == 4  # recorded with the answers
+
+
+def test_the_cpu_build_runs_in_the_jobs_process_whatever_its_gpus(fake_vllm_cpu, tmp_path):
+    assert "tensor_parallel_size" not in make_backend(tmp_path, gpus=2).llm.kwargs
 
 
 def test_auto_on_a_gpu_without_bf16_is_float32_asked_of_vllm_not_torch(fake_vllm, monkeypatch, tmp_path):
@@ -305,9 +319,10 @@ def test_detect_submits_a_whole_shard_per_request_list(fake_vllm, tmp_path):
 def test_load_backend_vllm(fake_vllm, tmp_path):
     from gradual.generation.vllm import VLLMBackend
 
-    backend = load_backend("vllm", tmp_path / "m", SETTINGS, engine_options={"gpu_memory_utilization": 0.3})
+    backend = load_backend("vllm", tmp_path / "m", SETTINGS, engine_options={"gpu_memory_utilization": 0.3}, gpus=2)
     assert isinstance(backend, VLLMBackend)
     assert backend.llm.kwargs["gpu_memory_utilization"] == 0.3
+    assert backend.llm.kwargs["tensor_parallel_size"] == 2
     assert backend.llm.kwargs["model"] == str(tmp_path / "m")
     assert backend.settings == SETTINGS
 

