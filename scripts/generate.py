@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from gradual.detection import detect, gold_answers, shard_questions
+from gradual.detection import generate_answers, gold_answers, shard_questions
 from gradual.generation import GenerationSettings, check_prompt_lengths, context_length, load_backend
 from gradual.io import write_parquet
 from gradual.logs import job_log
@@ -32,8 +32,8 @@ with job_log(snakemake.log[0]):
     if config["sampling"] == "never_right":
         questions = pd.read_parquet(snakemake.input.questions, columns=["question_id", "answers"])
         golds, match_mode = gold_answers(questions, config["scoring"]["answers"]), config["scoring"]["mode"]
-    until_correct = config.get("sample_until_correct", False)
-    generations = detect(backend, prompts, settings.seed, config["sampling"], golds, match_mode, until_correct)
+    until_correct = config["sampling"] != "off" and config["sample_until_correct"]  # only a sampling job is given it
+    generations = generate_answers(backend, prompts, settings.seed, config["sampling"], golds, match_mode, until_correct)
     logging.info("%d generations, %d sampled", len(generations), int((generations["mode"] == "sample").sum()))
     produced_by = backend.describe() | {
         "questions": len(shard),

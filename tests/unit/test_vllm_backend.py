@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import gradual.generation as generation
-from gradual.detection import detect
+from gradual.detection import generate_answers
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings, load_backend, resolve_backend
 from gradual.generation.vllm import SAMPLE_BITS, cpu_settings, max_lora_rank, sample_seed
@@ -293,7 +293,7 @@ def test_detect_submits_a_whole_shard_per_request_list(fake_vllm, tmp_path):
     backend = make_backend(tmp_path)
     prompts = pd.DataFrame({"question_id": ["q1", "q1", "q2", "q2"], "prompt_index": [0, 1, 0, 1]})
     prompts["prompt"] = prompts["question_id"] + "-p" + prompts["prompt_index"].astype(str)
-    result = detect(backend, prompts, seed=0, golds={"q1": ["x"], "q2": ["y"]}, match_mode="substring")
+    result = generate_answers(backend, prompts, seed=0, golds={"q1": ["x"], "q2": ["y"]}, match_mode="substring")
     calls = backend.llm.calls
     assert calls[0]["prompts"] == prompts["prompt"].tolist()
     assert all(call["prompts"] == prompts["prompt"].tolist() for call in calls[1:])  # nothing right: every wave

@@ -56,13 +56,13 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def counter_uniforms(keys: torch.Tensor, samples: torch.Tensor, step: int, width: int) -> torch.Tensor:
-    """Uniforms in (0, 1), shape (rows, width): a pure function of (key, sample, step, column), so a
+def counter_uniforms(seeds: torch.Tensor, samples: torch.Tensor, step: int, width: int) -> torch.Tensor:
+    """Uniforms in (0, 1), shape (rows, width): a pure function of (seed, sample, step, column), so a
     row's draws are the same in any batch, on any device, and need no generator state."""
-    h = _mix32((keys[:, None] & _MASK32) ^ 0x9E3779B9)
+    h = _mix32((seeds[:, None] & _MASK32) ^ 0x9E3779B9)
     h = _mix32(h ^ samples[:, None])
     h = _mix32(h ^ step)
-    h = _mix32(h ^ torch.arange(width, device=keys.device)[None, :])
+    h = _mix32(h ^ torch.arange(width, device=seeds.device)[None, :])
     return ((h >> 8).float() + 0.5) / float(1 << 24)
 
 
@@ -323,7 +323,7 @@ class PromptSession:
             distinct, owner = torch.unique(rows, return_inverse=True)
         cache, logits, mask, next_position = self._start(distinct)
         owner = torch.arange(logits.shape[0], device=logits.device) if owner is None else owner
-        keys = None if samples is None else (self.seeds if rows is None else self.seeds[rows])
+        seeds = None if samples is None else (self.seeds if rows is None else self.seeds[rows])
         active = torch.arange(len(owner), device=logits.device)  # the continuations still going
         pad = backend.tokenizer.pad_token_id
         generated = torch.full((len(owner), settings.max_new_tokens), pad, device=logits.device)
@@ -331,7 +331,7 @@ class PromptSession:
             if samples is None:
                 tokens = logits.argmax(dim=-1)[owner]
             else:
-                tokens = self._draw(logits, owner, keys[active], samples[active], step)
+                tokens = self._draw(logits, owner, seeds[active], samples[active], step)
             generated[active, step] = tokens
             running = ~torch.isin(tokens, backend.stop_ids)
             if step + 1 == settings.max_new_tokens or not running.any():
@@ -349,14 +349,14 @@ class PromptSession:
         return backend.tokenizer.batch_decode(self._until_stop(generated), skip_special_tokens=True)
 
     def _draw(
-        self, logits: torch.Tensor, owner: torch.Tensor, keys: torch.Tensor, samples: torch.Tensor, step: int
+        self, logits: torch.Tensor, owner: torch.Tensor, seeds: torch.Tensor, samples: torch.Tensor, step: int
     ) -> torch.Tensor:
         """Gumbel-max over the top-k of logits / temperature (continuation i draws from row `owner[i]`):
         the same law as softmax sampling, with every continuation's noise a function of its counters,
         computed on the model's device in one go."""
         values, indices = (logits.float() / self.settings.temperature).topk(self.settings.top_k, dim=-1)
         values, indices = values[owner], indices[owner]
-        uniforms = counter_uniforms(keys, samples, step, values.shape[-1])
+        uniforms = counter_uniforms(seeds, samples, step, values.shape[-1])
         choice = (values - torch.log(-torch.log(uniforms))).argmax(dim=-1, keepdim=True)
         return indices.gather(1, choice).squeeze(1)
 
