@@ -12,6 +12,7 @@ from gradual.errors import InputError
 RENAMED = {
     ("training", "seed"): "renamed training.seeds, a list of training seeds (training: {seeds: [0]})",
     ("generation", "vllm", "dtype"): "set model.compute_dtype instead, the dtype of both backends and of training",
+    ("evaluation", "splits"): "removed (it was read nowhere): dev and test always get the fixed evaluation prompts",
 }
 
 

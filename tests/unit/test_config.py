@@ -18,6 +18,8 @@ def test_a_renamed_key_is_named_with_what_replaced_it():
     with pytest.raises(InputError, match="generation.vllm.dtype: set model.compute_dtype instead"):
         check_config({"generation": {"vllm": {"dtype": "float32"}}}, SCHEMA)
     check_config({"generation": {"vllm": {"max_model_len": 512}}, "model": {"compute_dtype": "bfloat16"}}, SCHEMA)
+    with pytest.raises(InputError, match="evaluation.splits: removed"):
+        check_config({"evaluation": {"splits": ["dev", "test"]}}, SCHEMA)
 
 
 def test_controls_need_the_strategy_they_are_matched_on():
