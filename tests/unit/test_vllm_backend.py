@@ -4,15 +4,17 @@ import json
 import os
 import sys
 import types
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 import gradual.generation as generation
 from gradual.detection import generate_answers
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings, load_backend, resolve_backend
-from gradual.generation.vllm import SAMPLE_BITS, cpu_settings, max_lora_rank, sample_seed
+from gradual.generation.vllm import SAMPLE_BITS, VLLM_LORA_RANKS, cpu_settings, max_lora_rank, sample_seed
 
 SETTINGS = GenerationSettings(max_new_tokens=7, n_samples=3, temperature=0.7, top_k=11, seed=42, batch_size=4)
 
@@ -204,6 +206,11 @@ def test_max_lora_rank_is_the_smallest_vllm_value_that_holds_the_adapter(rank, s
 def test_an_adapter_above_vllms_largest_rank_is_refused(tmp_path):
     with pytest.raises(InputError, match="LoRA rank 1024 is above 512, the most vLLM serves"):
         max_lora_rank(adapter_of_rank(tmp_path, 1024))
+
+
+def test_the_config_refuses_a_rank_vllm_cannot_serve():
+    schema = yaml.safe_load((Path(__file__).parents[2] / "schemas" / "config.schema.yaml").read_text())
+    assert schema["properties"]["training"]["properties"]["lora_rank"]["maximum"] == VLLM_LORA_RANKS[-1]
 
 
 def test_greedy(fake_vllm, tmp_path):

@@ -21,6 +21,7 @@ from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from gradual.accelerator import device_and_dtype, dtype_name
 from gradual.generation import GenerationSettings
+from gradual.matching import ANSWER_END
 
 SAMPLER = "gumbel-max over the top-k, counter-based uniforms (lowbias32 of seed, sample, step, rank)"
 _MASK32 = 0xFFFFFFFF
@@ -164,9 +165,9 @@ class HFBackend:
         }
 
     def _answer_end_tokens(self) -> torch.Tensor:
-        """End of sequence, and every token whose text holds a line break (Gemma's "\n\n" too)."""
+        """End of sequence, and every token whose text holds the answer's end, a line break (Gemma's "\n\n" too)."""
         texts = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
-        newline = {i for i, text in enumerate(texts) if "\n" in text}
+        newline = {i for i, text in enumerate(texts) if ANSWER_END in text}
         eos = self.model.generation_config.eos_token_id
         eos = set(eos if isinstance(eos, list) else [eos]) - {None}
         return torch.tensor(sorted(newline | eos | {self.tokenizer.eos_token_id}))
