@@ -12,6 +12,7 @@ rule report:
         category_counts=[PATHS.category_counts(state, "detect", "train") for state in REPORT_STATES.values()],
         provenance=PATHS.provenance(),
         summary=PATHS.dataset_summary(),
+        benchmarks=job_benchmarks(),
     output:
         page=report(PATHS.report_page(), caption="../report/page.rst", category="Run report"),
         figures=[
@@ -21,7 +22,7 @@ rule report:
     params:
         shape=SHAPE,
         count_labels=list(REPORT_STATES),
-        logs=PATHS.logs(),
+        logs=PATHS.logs(),  # the benchmarks' folder, whose first level names the rule
     log:
         PATHS.log("report"),
     benchmark:

@@ -18,7 +18,7 @@ with job_log(snakemake.log[0]):
     for path in snakemake.output.figures:
         Path(path).write_bytes(figures[Path(path).stem])
     logs = Path(snakemake.params.logs)
-    benchmarks = report.benchmark_summary(sorted(logs.rglob("*.benchmark.tsv")), logs)
+    benchmarks = report.benchmark_summary(inputs.benchmarks, logs)
     facts = report.run_facts(
         json.loads(Path(inputs.provenance).read_text()), json.loads(Path(inputs.summary).read_text())
     )
