@@ -48,7 +48,7 @@ PROMPT_SEEDS = {"detect": DETECTION["seed"], "retest": DETECTION["retest_seed"],
 SHAPE = RunShape.from_config(config)
 TRAINED = SHAPE.trained
 SWEEP = SHAPE.sweep
-TABLES = table_names(SHAPE)
+TABLE_NAMES = table_names(SHAPE)
 # The category counts per relation the report plots: the untuned model and each round.
 REPORT_STATES = {"untuned": BASE} | {f"round {n}": state for n, state in enumerate(SHAPE.main, 1)}
 
@@ -221,8 +221,9 @@ def table_inputs(wildcards):
 
 def table_outputs():
     """Parquet and Markdown per table; the Markdown is marked for `snakemake --report`."""
-    markdown = [report(PATHS.table(name, "md"), caption="../report/table.rst", category="Tables") for name in TABLES]
-    return [PATHS.table(name, "parquet") for name in TABLES] + markdown
+    caption = "../report/table.rst"
+    markdown = [report(PATHS.table(name, "md"), caption=caption, category="Tables") for name in TABLE_NAMES]
+    return [PATHS.table(name, "parquet") for name in TABLE_NAMES] + markdown
 
 
 def detected_splits(state: str) -> list[str]:
@@ -245,9 +246,9 @@ def all_generations():
     return [path for sets in generation_sets() for path in generation_shards(*sets)]
 
 
-def job_benchmarks() -> list[str]:
-    """The benchmark file of every job of the run but the report's own, which sums them per rule:
-    declared, so that the report reads only what it asks for and sums a job run again anew."""
+def job_benchmarks() -> dict[str, str]:
+    """The benchmark file of every job of the run but the report's own, and its rule: the report sums
+    them per rule, declared, so that it reads only what it asks for and sums a job run again anew."""
     sets = generation_sets()
     drawn = {(prompt_set_of(state, kind, METHOD["redetect_prompts"]), split) for state, kind, split in sets}
     drawn.add(("eval", "dev"))  # every fine-tuning scores dev after each epoch
@@ -268,7 +269,7 @@ def job_benchmarks() -> list[str]:
         "tables": [{}],
         "provenance": [{}],
     }
-    return [getattr(rules, rule).benchmark.format(**job) for rule, each in jobs.items() for job in each]
+    return {getattr(rules, rule).benchmark.format(**job): rule for rule, each in jobs.items() for job in each}
 
 
 def final_outputs():
@@ -279,5 +280,5 @@ def final_outputs():
         for ext in ("parquet", "md")
     ]
     graph = [PATHS.graph("edges"), PATHS.graph("nodes")]
-    tables = [PATHS.table(name, ext) for name in TABLES for ext in ("parquet", "md")]
+    tables = [PATHS.table(name, ext) for name in TABLE_NAMES for ext in ("parquet", "md")]
     return categories + tables + graph + [PATHS.provenance(), PATHS.report_page()]
