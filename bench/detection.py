@@ -13,11 +13,11 @@ prompts each), the whole detection of the same questions, as each side does it:
       (`num_return_sequences`) for every prompt;
   (b) `generate()` on left-padded batches of `--batch-size` rows, greedy, then sampled with
       `num_return_sequences` (so `batch-size / samples` prompts a batch), again every prompt;
-  (c) `gradual.detection.detect` with the `hf` backend, as a workflow job runs it: each prompt
+  (c) `gradual.detection.generate_answers` with the `hf` backend, as a workflow job runs it: each prompt
       encoded once, samples only for the questions no greedy answer got right, drawn until one
       is right (`--full-samples` to draw them all), shared exemplar sets encoded once with
       `--exemplar-pool`.
-  (d) the same `detect` with the `vllm` backend (vLLM's CPU build on a CPU, eager unless
+  (d) the same `generate_answers` with the `vllm` backend (vLLM's CPU build on a CPU, eager unless
       `--vllm-compile`); its engine start is timed apart, and `--seed-cost` times the same
       sampling requests with per-request seeds and with the engine's seed alone.
 
@@ -39,7 +39,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from gradual.accelerator import DTYPES, device_and_dtype
 from gradual.categories import assign_categories
 from gradual.dataset import prepare, read_entityquestions
-from gradual.detection import detect, score
+from gradual.detection import generate_answers, score
 from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
 from gradual.matching import answer_line
@@ -193,7 +193,9 @@ def main():
         ),
         "c": (
             "(c) gradual hf backend",
-            lambda: detect(ours, prompts, 0, "never_right", golds, MATCH_MODE, until_correct=not args.full_samples),
+            lambda: generate_answers(
+                ours, prompts, 0, "never_right", golds, MATCH_MODE, until_correct=not args.full_samples
+            ),
         ),
     }
     if "d" in args.sides:
@@ -201,7 +203,9 @@ def main():
         print(f"(d) vLLM engine start: {started:.1f} s with {options}", flush=True)
         sides["d"] = (
             "(d) gradual vllm backend",
-            lambda: detect(engine, prompts, 0, "never_right", golds, MATCH_MODE, until_correct=not args.full_samples),
+            lambda: generate_answers(
+                engine, prompts, 0, "never_right", golds, MATCH_MODE, until_correct=not args.full_samples
+            ),
         )
     n_questions = len(asked)
     rows, outputs = [], {}

@@ -48,7 +48,7 @@ PROMPT_SEEDS = {"detect": DETECTION["seed"], "retest": DETECTION["retest_seed"],
 SHAPE = RunShape.from_config(config)
 TRAINED = SHAPE.trained
 SWEEP = SHAPE.sweep
-TABLES = table_names(SHAPE)
+TABLE_NAMES = table_names(SHAPE)
 # The category counts per relation the report plots: the untuned model and each round.
 REPORT_STATES = {"untuned": BASE} | {f"round {n}": state for n, state in enumerate(SHAPE.main, 1)}
 
@@ -229,8 +229,9 @@ def table_inputs(wildcards):
 
 def table_outputs():
     """Parquet and Markdown per table; the Markdown is marked for `snakemake --report`."""
-    markdown = [report(PATHS.table(name, "md"), caption="../report/table.rst", category="Tables") for name in TABLES]
-    return [PATHS.table(name, "parquet") for name in TABLES] + markdown
+    caption = "../report/table.rst"
+    markdown = [report(PATHS.table(name, "md"), caption=caption, category="Tables") for name in TABLE_NAMES]
+    return [PATHS.table(name, "parquet") for name in TABLE_NAMES] + markdown
 
 
 def detected_splits(state: str) -> list[str]:
@@ -239,14 +240,44 @@ def detected_splits(state: str) -> list[str]:
     return DETECTION["splits"] if state == BASE else ["train"]
 
 
-def all_generations():
-    """Every generation shard the run makes: detection and retest of the untuned model, re-detection
-    of the trained states, and every state's evaluation."""
+def generation_sets() -> list[tuple[str, str, str]]:
+    """Every (state, prompt set, split) the run generates answers for: detection and retest of the
+    untuned model, re-detection of the trained states, and every state's evaluation."""
     detections = [(state, "detect", split) for state in [BASE, *TRAINED] for split in detected_splits(state)]
     evaluations = [(state, "eval", "test") for state in [BASE, *TRAINED, *SWEEP]]
     retests = [(state, "retest", "train") for state in SHAPE.retested]
-    sets = [*detections, *retests, *evaluations]
-    return [path for state, prompt_set, split in sets for path in generation_shards(state, prompt_set, split)]
+    return [*detections, *retests, *evaluations]
+
+
+def all_generations():
+    """Every generation shard the run makes."""
+    return [path for sets in generation_sets() for path in generation_shards(*sets)]
+
+
+def job_benchmarks() -> dict[str, str]:
+    """The benchmark file of every job of the run but the report's own, and its rule: the report sums
+    them per rule, declared, so that it reads only what it asks for and sums a job run again anew."""
+    sets = generation_sets()
+    drawn = {(prompt_set_of(state, kind, METHOD["redetect_prompts"]), split) for state, kind, split in sets}
+    drawn.add(("eval", "dev"))  # every fine-tuning scores dev after each epoch
+    jobs = {
+        "download_dataset": [{"name": DATASET_ID}] if DATASET["source"] == "download" else [],
+        "prepare_dataset": [{}],
+        "prepare_model": [{"model": MODEL_ID}],
+        "sample_prompts": [{"prompt_set": prompt_set, "split": split} for prompt_set, split in sorted(drawn)],
+        "generate": [
+            {"state": state, "prompt_set": kind, "split": split, "shard": shard}
+            for state, kind, split in sets
+            for shard in range(shard_count(GENERATION["shards"], kind, split))
+        ],
+        "assign_categories": [{"state": s, "prompt_set": k, "split": sp} for s, k, sp in sets if k != "eval"],
+        "score_evaluation": [{"state": s, "split": sp} for s, k, sp in sets if k == "eval"],
+        "training_pairs": [{"state": state} for state in [*TRAINED, *SWEEP]],
+        "finetune": [{"state": state} for state in [*TRAINED, *SWEEP]],
+        "tables": [{}],
+        "provenance": [{}],
+    }
+    return {getattr(rules, rule).benchmark.format(**job): rule for rule, each in jobs.items() for job in each}
 
 
 def category_outputs(states) -> list[str]:
@@ -262,5 +293,5 @@ def category_outputs(states) -> list[str]:
 def final_outputs():
     categories = category_outputs([BASE, *TRAINED])
     graph = [PATHS.graph("edges"), PATHS.graph("nodes")]
-    tables = [PATHS.table(name, ext) for name in TABLES for ext in ("parquet", "md")]
+    tables = [PATHS.table(name, ext) for name in TABLE_NAMES for ext in ("parquet", "md")]
     return categories + tables + graph + [PATHS.provenance(), PATHS.report_page()]

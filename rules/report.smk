@@ -5,13 +5,17 @@
 report: "../report/workflow.rst"
 
 
+JOB_BENCHMARKS = job_benchmarks()  # the page sums them per rule
+
+
 rule report:
     localrule: True
     input:
-        tables=[PATHS.table(name, "parquet") for name in TABLES],
+        tables=[PATHS.table(name, "parquet") for name in TABLE_NAMES],
         category_counts=[PATHS.category_counts(state, "detect", "train") for state in REPORT_STATES.values()],
         provenance=PATHS.provenance(),
         summary=PATHS.dataset_summary(),
+        benchmarks=list(JOB_BENCHMARKS),
     output:
         page=report(PATHS.report_page(), caption="../report/page.rst", category="Run report"),
         figures=[
@@ -19,9 +23,8 @@ rule report:
             for name in figure_names(SHAPE)
         ],
     params:
-        shape=SHAPE,
         count_labels=list(REPORT_STATES),
-        logs=PATHS.logs(),
+        benchmark_rules=list(JOB_BENCHMARKS.values()),
     log:
         PATHS.log("report"),
     benchmark:

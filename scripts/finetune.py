@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from gradual.accelerator import device_and_dtype, dtype_name, visible_gpus
-from gradual.detection import detect, gold_answers, score
+from gradual.detection import generate_answers, gold_answers, score
 from gradual.fingerprint import digest
 from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
@@ -53,7 +53,7 @@ with job_log(snakemake.log[0]):
         backend = HFBackend.from_model(model, tokenizer, generation)
         scores = {}
         for split, (prompts, questions) in evaluation_sets.items():
-            answers = detect(backend, prompts, generation.seed, sampling="off")
+            answers = generate_answers(backend, prompts, generation.seed, sampling="off")
             correct = score(answers, gold_answers(questions, params.scoring["answers"]), params.scoring["mode"])
             scores[f"{split}_accuracy"] = float(correct.mean()) if len(correct) else 0.0
             if split == "dev":  # per question, in the prompts' order: how sure the choice of epoch is

@@ -7,7 +7,7 @@ import pandas as pd
 from gradual.graph import graph_tables
 from gradual.io import write_markdown, write_parquet
 from gradual.logs import job_log
-from gradual.tables import make_tables
+from gradual.tables import TableInputs, make_tables
 
 with job_log(snakemake.log[0]):
     inputs, shape = snakemake.input, snakemake.params.shape
@@ -23,7 +23,7 @@ with job_log(snakemake.log[0]):
         state: pd.concat([pd.read_parquet(path) for path in inputs[f"greedy_{state}"]], ignore_index=True)
         for state in states["greedy"]
     }
-    tables = make_tables(
+    run = TableInputs(
         shape,
         questions=questions,
         categories=categories,
@@ -36,6 +36,7 @@ with job_log(snakemake.log[0]):
         match_mode=snakemake.params.match_mode,
         test_categories=pd.read_parquet(inputs.test_categories) if "test_categories" in inputs.keys() else None,
     )
+    tables = make_tables(run)
     for path in snakemake.output.tables:
         name, ext = Path(path).name.rsplit(".", 1)
         if ext == "parquet":

@@ -10,12 +10,21 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from gradual.categories import ALL_CATEGORIES, HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, merge_unknown
+from gradual.categories import (
+    ALL_CATEGORIES,
+    HIGHLY_KNOWN,
+    MAYBE_KNOWN,
+    UNKNOWN,
+    WEAKLY_KNOWN,
+    category_lookup,
+    merge_unknown,
+)
 from gradual.dataset import relation_sort_key
 
 TOTAL = "Total"
 ALL = "All"
-CONFIDENCE = 0.95
+SIGNIFICANCE = 0.05  # a difference is beyond noise where its p-value is below this, on every table
+CONFIDENCE = 1 - SIGNIFICANCE  # and every interval is a 95% one
 ACCURACY_COLUMNS = ["model", "accuracy", "ci_low", "ci_high", "n"]
 PAIRED_COLUMNS = [
     "compared_with",
@@ -44,10 +53,8 @@ def _require(table: pd.DataFrame, columns: list[str], name: str) -> None:
 
 
 def _categories(table: pd.DataFrame, name: str) -> pd.DataFrame:
-    _require(table, ["question_id", "category"], name)
-    if table["question_id"].duplicated().any():
-        raise ValueError(f"{name} has duplicate question ids")
-    return pd.DataFrame({"question_id": table["question_id"].to_numpy(), "category": table["category"].astype(str)})
+    """`category_lookup` as (question_id, category) columns, to merge on."""
+    return category_lookup(table, name).rename_axis("question_id").reset_index()
 
 
 def transition_matrix(origin: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -287,7 +294,7 @@ def epoch_selection(metrics: pd.DataFrame, dev_scores: pd.DataFrame) -> dict:
     """Could the dev set tell the chosen epoch from the last one? Both epochs' dev answers compared
     question by question (`paired_comparison`: the questions only one of them answers, exact McNemar
     p); `decided` when they are
-    the same epoch or the test says they differ (p < 0.05). Ties between epochs go to the earliest
+    the same epoch or the test says they differ (p < `SIGNIFICANCE`). Ties between epochs go to the earliest
     (`gradual.training.select_best_epoch`), the least trained of those the dev set cannot rank."""
     _require(metrics, ["epoch", "best", "dev_accuracy"], "training metrics")
     best = int(metrics.loc[metrics["best"], "epoch"].iloc[0])
@@ -303,7 +310,7 @@ def epoch_selection(metrics: pd.DataFrame, dev_scores: pd.DataFrame) -> dict:
         "right_at_best_only": paired["gained"],  # dev questions the chosen epoch answers and the last does not
         "right_at_last_only": paired["lost"],
         "mcnemar_p": paired["mcnemar_p"],
-        "decided": best == last or paired["mcnemar_p"] < 1 - CONFIDENCE,
+        "decided": best == last or paired["mcnemar_p"] < SIGNIFICANCE,
     }
 
 
@@ -387,7 +394,7 @@ def seed_spread(comparisons: dict[str, tuple[str, dict, dict]]) -> pd.DataFrame:
     averaged over the seeds (scipy's `ttest_rel`), the per-question test of Tables 7 and 8 with the
     training noise averaged out; pooling the seeds' answers as independent questions (a stratified
     McNemar or Cochran-Mantel-Haenszel) would count each question once per seed. A difference is
-    beyond noise when both p < 0.05; where every seed gave the same difference there is no training
+    beyond noise when both p < `SIGNIFICANCE`; where every seed gave the same difference there is no training
     spread to test, and the question test decides alone."""
     rows = []
     for model, (reference, results, references) in comparisons.items():
@@ -402,7 +409,7 @@ def seed_spread(comparisons: dict[str, tuple[str, dict, dict]]) -> pd.DataFrame:
         else:  # one seed, or every seed the same difference: no spread to test against
             low = high = p_value = math.nan
         question_p = _averaged_question_p(results, references)
-        training_passed = p_value < 0.05 if len(set(differences)) > 1 else len(seeds) > 1
+        training_passed = p_value < SIGNIFICANCE if len(set(differences)) > 1 else len(seeds) > 1
         rows.append(
             {
                 "model": model,
@@ -416,7 +423,7 @@ def seed_spread(comparisons: dict[str, tuple[str, dict, dict]]) -> pd.DataFrame:
                 "difference_ci_high": float(high),
                 "p_value": p_value,
                 "question_p": question_p,
-                "beyond_noise": bool(training_passed and question_p < 0.05),
+                "beyond_noise": bool(training_passed and question_p < SIGNIFICANCE),
                 "per_seed": "; ".join(
                     f"seed {seed}: {acc:.4g} ({p['difference']:+.4g}, McNemar p {p['mcnemar_p']:.3g})"
                     for seed, acc, p in zip(seeds, accuracies, paired)

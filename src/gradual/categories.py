@@ -53,6 +53,21 @@ def merge_unknown(categories: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical(merged, categories=MERGED_CATEGORIES), index=categories.index, name=categories.name)
 
 
+def category_lookup(table: pd.DataFrame, name: str) -> pd.Series:
+    """question_id -> category (plain strings) of a category table, checked once for every reader: a
+    missing column, a repeated question or an unknown category is an error naming the table, not a NaN."""
+    missing = [column for column in ("question_id", "category") if column not in table.columns]
+    if missing:
+        raise ValueError(f"{name} has no column(s) {missing}")
+    if table["question_id"].duplicated().any():
+        raise ValueError(f"{name} has duplicate question ids")
+    category = table["category"].astype(str)
+    unknown = set(category) - set(ALL_CATEGORIES)
+    if unknown:
+        raise ValueError(f"{name} has unknown categories {sorted(unknown)}: expected some of {list(ALL_CATEGORIES)}")
+    return pd.Series(category.to_numpy(), index=table["question_id"].to_numpy(), name="category")
+
+
 def count_generations(generations: pd.DataFrame) -> pd.DataFrame:
     """Per question: how many greedy and sampled answers there are and how many are correct."""
     greedy = generations["mode"] == "greedy"

@@ -26,6 +26,7 @@ RENAMED = {
     ("training", "seed"): "renamed training.seeds, a list of training seeds (training: {seeds: [0]})",
     ("generation", "vllm", "dtype"): "set model.compute_dtype instead, the dtype of both backends and of training",
     ("generation", "vllm", "tensor_parallel_size"): "set generation.gpus instead, the GPUs each generation job holds",
+    ("evaluation", "splits"): "removed (it was read nowhere): dev and test always get the fixed evaluation prompts",
 }
 
 

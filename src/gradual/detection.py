@@ -62,7 +62,7 @@ def score(generations: pd.DataFrame, golds: dict[str, list[str]], match_mode: st
     return pd.Series(correct, index=generations.index, name="correct", dtype=bool)
 
 
-def detect(
+def generate_answers(
     backend: Backend,
     prompts: pd.DataFrame,
     seed: int,

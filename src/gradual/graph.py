@@ -65,14 +65,14 @@ from scipy import stats
 from scipy.stats.contingency import odds_ratio
 from statsmodels.stats.proportion import proportion_confint
 
-from gradual.categories import ALL_CATEGORIES, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN, merge_unknown
+from gradual.analysis import CONFIDENCE
+from gradual.categories import MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN, category_lookup, merge_unknown
 from gradual.dataset import relation_sort_key
 from gradual.matching import normalize
 
 ALL = "All"
 PAIRS = "pairs"
 NODES = "nodes"
-CONFIDENCE = 0.95
 INITIAL = "initial"
 RECLASSIFIED = "reclassified"
 CONTROL = "control"
@@ -195,20 +195,8 @@ def entity_graph(questions: pd.DataFrame) -> nx.MultiGraph:
     return _graph_of(entity_pairs(questions))
 
 
-def _categories(table: pd.DataFrame, name: str) -> pd.Series:
-    """question_id -> category as a plain string; unknown categories are an error, not a silent NaN."""
-    _require(table, ["question_id", "category"], name)
-    if table["question_id"].duplicated().any():
-        raise ValueError(f"{name} has duplicate question ids")
-    category = table["category"].astype(str)
-    unknown = set(category) - set(ALL_CATEGORIES)
-    if unknown:
-        raise ValueError(f"{name} has unknown categories {sorted(unknown)}: expected some of {list(ALL_CATEGORIES)}")
-    return pd.Series(category.to_numpy(), index=table["question_id"].to_numpy(), name="category")
-
-
 def _merged(table: pd.DataFrame, name: str) -> pd.Series:
-    return merge_unknown(_categories(table, name)).astype(str)
+    return merge_unknown(category_lookup(table, name)).astype(str)
 
 
 def link_distances(graph: nx.MultiGraph, pairs: pd.DataFrame, initial: set[str]) -> pd.Series:
@@ -250,7 +238,7 @@ def comparison_pairs(questions: pd.DataFrame, before: pd.DataFrame, after: pd.Da
 def _categorised(all_pairs: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     """The pairs with a category in both states: before as given, after merged."""
     categories = pd.DataFrame(
-        {"before": _categories(before, "before category table"), "after": _merged(after, "after category table")}
+        {"before": category_lookup(before, "before category table"), "after": _merged(after, "after category table")}
     ).dropna()
     return all_pairs.join(categories, on="question_id", how="inner").reset_index(drop=True)
 
@@ -437,7 +425,7 @@ def graph_tables(questions: pd.DataFrame, categories: dict[str, pd.DataFrame]) -
     """
     edges = entity_pairs(questions)
     for state, table in categories.items():
-        known = _categories(table, f"category table of {state!r}")
+        known = category_lookup(table, f"category table of {state!r}")
         edges[f"category_{state}"] = edges["question_id"].map(known).astype(object)
     graph = _graph_of(edges)
     entities = sorted(graph.nodes)

@@ -9,6 +9,9 @@ from gradual.config import DEFAULTS
 MATCH_MODES = ("substring", "exact", "tokens")
 _WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
+# An answer is one line: both backends stop generating at its end, a training target ends with it, the
+# prompt format puts one after every exemplar's answer, and `answer_line` cuts there.
+ANSWER_END = "\n"
 
 
 def normalize(text: str) -> str:
@@ -21,7 +24,7 @@ def normalize(text: str) -> str:
 
 def answer_line(generated: str) -> str:
     """The answer is the first line of the continuation; anything after it is the model rambling on."""
-    return generated.split("\n", 1)[0].strip()
+    return generated.split(ANSWER_END, 1)[0].strip()
 
 
 def is_correct(generated: str, golds: Iterable[str], mode: str = DEFAULTS["matching"]["mode"]) -> bool:

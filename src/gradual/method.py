@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gradual.categories import HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN
+from gradual.categories import HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN, category_lookup
 from gradual.seeding import stable_seed
 from gradual.stages import CONTROL_NAMES, PAPER_STRATEGY
 
@@ -82,13 +82,7 @@ def get_strategy(number: int) -> Strategy:
 
 def _category_of(questions: pd.DataFrame, categories: pd.DataFrame, name: str) -> pd.Series:
     """The category of each question (aligned with `questions`), as plain strings."""
-    for column in ("question_id", "category"):
-        if column not in categories.columns:
-            raise ValueError(f"{name} category table has no {column!r} column")
-    if categories["question_id"].duplicated().any():
-        raise ValueError(f"{name} category table has duplicate question ids")
-    lookup = pd.Series(categories["category"].astype(str).to_numpy(), index=categories["question_id"].to_numpy())
-    found = questions["question_id"].map(lookup)
+    found = questions["question_id"].map(category_lookup(categories, f"{name} category table"))
     missing = questions.loc[found.isna(), "question_id"]
     if len(missing):
         raise ValueError(f"{len(missing)} questions have no {name} category, e.g. {missing.head(3).tolist()}")

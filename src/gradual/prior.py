@@ -13,13 +13,13 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from gradual.analysis import CONFIDENCE
 from gradual.categories import MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN, merge_unknown
 from gradual.config import DEFAULTS
 from gradual.dataset import relation_sort_key
 from gradual.matching import is_correct, normalize
 
 ALL = "All"
-CONFIDENCE = 0.95
 TOP = 5
 PRIOR_COLUMNS = ["state", "relation", "answers", "top_answer", "top_answer_share"]
 GROUP_COLUMNS = ["group", "pairs", "gold_in_top", "share", "ci_low", "ci_high", "odds_ratio", "p_value"]

@@ -11,7 +11,7 @@ import pandas as pd
 
 from gradual.config import DEFAULTS
 from gradual.errors import InputError
-from gradual.matching import normalize
+from gradual.matching import ANSWER_END, normalize
 from gradual.seeding import rng_for, stable_seed
 from gradual.stages import BASE, TRAINED_STATE_PATTERN
 
@@ -54,7 +54,7 @@ class PromptFormat:
         if self.template.index("{answer}") < self.template.index("{question}"):
             raise InputError(f"prompt.template must put {{answer}} after {{question}}: {self.template!r}")
         after_answer = self.template.split("{answer}", 1)[1] + self.separator
-        if "\n" not in after_answer:
+        if ANSWER_END not in after_answer:
             raise InputError(
                 f"prompt.separator must contain a line break (or prompt.template end its answer with one): with "
                 f"{self.separator!r} an exemplar's answer runs into the next block, and the answer is the first line"

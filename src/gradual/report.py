@@ -9,6 +9,8 @@ import base64
 import html
 import io
 import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -18,82 +20,13 @@ from matplotlib.colors import CenteredNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from gradual.analysis import SIGNIFICANCE
 from gradual.categories import ALL_CATEGORIES
-from gradual.tables import RunShape
+from gradual.readings import Tables
+from gradual.tables import TABLE, TABLES, RunShape
 
-TITLES = {
-    "table2-categories": "Table 2: categories of the train questions per relation (untuned model)",
-    "table3-transitions-stage1": "Table 3: category transitions of the train questions after stage 1 "
-    "(rows: the untuned model's categories)",
-    "table4-transitions-retest": "Table 4: transitions on a retest of the untuned model (noise baseline)",
-    "table3-minus-table4": "Table 3 minus Table 4: transitions beyond retest noise (both on fresh prompts)",
-    "transitions-by-relation": "Table 3's key transitions per relation, against the retest (ours)",
-    "retest-stage1": "Transitions on a retest of stage 1 (ours): the noise floor of Table 12",
-    "table12-minus-retest": "Table 12 minus the retest of stage 1: stage-2 transitions beyond noise (ours)",
-    "transitions-controls": "Transitions after each stage-2 control, from stage 1's categories, as Table 12 (ours)",
-    "answer-prior": "Answer prior: share of greedy answers that are the relation's most frequent train answer (ours)",
-    "answer-prior-reclassified": "Answer prior of the reclassified pairs: gold answer among the relation's five "
-    "most frequent, against the control (ours)",
-    "epoch-selection": "Epoch selection: could the dev set tell the chosen epoch from the last? (ours)",
-    "seeds": "Training seeds: each model's accuracy and paired difference over the seeds (ours)",
-    "table5-entity-graph": "Table 5: nodes of the graph of the Initial and the WeaklyKnown -> MaybeKnown pairs",
-    "entity-graph-control": "Entity graph with a control (ours): reclassified pairs linked to Initial entities "
-    "against pairs of the same origin that stayed",
-    "knowledge-gain": "Knowledge gain: HighlyKnown train pairs gained (the paper's 24%, from Table 10), "
-    "also on pairs never trained on and against the retest",
-    "table6-epoch-sweep": "Table 6: one-stage fine-tuning for different epoch counts",
-    "table7-accuracy": "Table 7: test accuracy of the untuned, one-stage and two-stage models",
-    "table8-strategies": "Table 8: stage-2 data strategies against one-stage (and our controls against strategy 5)",
-    "table9-accuracy-by-category": "Table 9: test accuracy per category of the untuned model",
-    "table10-category-counts": "Table 10: train categories after each stage",
-    "table11-rounds": "Table 11: rounds of gradual fine-tuning",
-    "table12-transitions-stage2": "Table 12: category transitions of the train questions after stage 2",
-    "training-metrics": "Training: loss and accuracy per epoch of every trained state",
-}
-ORDER = [
-    "table2-categories",
-    "table7-accuracy",
-    "seeds",
-    "table8-strategies",
-    "table11-rounds",
-    "table9-accuracy-by-category",
-    "table3-transitions-stage1",
-    "table4-transitions-retest",
-    "table3-minus-table4",
-    "transitions-by-relation",
-    "table12-transitions-stage2",
-    "retest-stage1",
-    "table12-minus-retest",
-    "transitions-controls",
-    "table10-category-counts",
-    "knowledge-gain",
-    "table5-entity-graph",
-    "entity-graph-control",
-    "answer-prior",
-    "answer-prior-reclassified",
-    "table6-epoch-sweep",
-    "epoch-selection",
-    "training-metrics",
-]
-FIGURE_TITLES = {
-    "accuracy": "Test accuracy with 95% intervals: main models (Table 7), strategies (Table 8), rounds (Table 11)",
-    "transitions": "Category transitions of the train questions: stage 1, retest, their difference, stage 2",
-    "categories-per-relation": "Train categories per relation: untuned model and after each round",
-    "accuracy-per-epoch": "Dev accuracy after each epoch of every trained state (test too where scored per epoch)",
-    "entity-graph": "Entity graph with a control: share of pairs linked to Initial entities, reclassified vs "
-    "stayed, per origin (95% intervals)",
-    "accuracy-by-category": "Table 9: test accuracy per category of the untuned model",
-    "transitions-by-relation": "Stage 1's key transitions per relation beyond the retest (fresh prompts), or as "
-    "counted (same prompts)",
-}
 COLOURS = dict(zip(ALL_CATEGORIES, ["#1b7837", "#7fbf7b", "#f1a340", "#b35806", "#998ec3"]))
 NUMBER_FORMAT = "{:.4g}".format
-
-
-def figure_names(shape: RunShape) -> list[str]:
-    """The plots a run of this shape has (each also a PNG output of the report rule)."""
-    names = ["accuracy", "transitions", "transitions-by-relation", "categories-per-relation", "accuracy-per-epoch"]
-    return names + ["entity-graph"] + (["accuracy-by-category"] if shape.detects_test else [])
 
 
 def _fraction_errors(table: pd.DataFrame, value: str, low: str, high: str) -> np.ndarray:
@@ -143,17 +76,16 @@ def _grouped_bars(ax, table: pd.DataFrame, labels: str, series: list[str]) -> No
     ax.set_xticks(positions, table[labels])
 
 
-def make_figures(shape: RunShape, tables: dict[str, pd.DataFrame], counts: dict[str, pd.DataFrame]) -> dict:
-    """Every plot of `figure_names(shape)` as a matplotlib Figure, from the run's tables and the
-    category counts per relation of the untuned model and each round (`counts`, label -> Table 2)."""
-    figures = {}
-
+def _accuracy_figure(tables: Tables, counts: Tables) -> Figure:
+    """Tables 7, 8 and 11 with their 95% intervals."""
     accuracy_tables = [name for name in ("table7-accuracy", "table8-strategies", "table11-rounds") if name in tables]
     fig = Figure(figsize=(4.2 * len(accuracy_tables), 3.8), layout="constrained")
     for ax, name in zip(fig.subplots(1, len(accuracy_tables), squeeze=False)[0], accuracy_tables):
-        _accuracy_plot(ax, tables[name], TITLES[name].split(":")[0])
-    figures["accuracy"] = fig
+        _accuracy_plot(ax, tables[name], TABLE[name].title.split(":")[0])
+    return fig
 
+
+def _transitions_figure(tables: Tables, counts: Tables) -> Figure:
     heatmaps = [
         (tables["table3-transitions-stage1"], "stage 1 (Table 3)", False),
         (tables["table4-transitions-retest"], "retest (Table 4)", False),
@@ -170,8 +102,10 @@ def make_figures(shape: RunShape, tables: dict[str, pd.DataFrame], counts: dict[
         _heatmap(ax, table, title, difference)
     for ax in axes[len(heatmaps) :]:
         ax.set_visible(False)
-    figures["transitions"] = fig
+    return fig
 
+
+def _by_relation_figure(tables: Tables, counts: Tables) -> Figure:
     by_relation = tables["transitions-by-relation"]
     by_relation = by_relation[by_relation["relation"] != "All"]
     value = "beyond_retest" if by_relation["beyond_retest"].notna().any() else "after_stage"
@@ -185,8 +119,10 @@ def make_figures(shape: RunShape, tables: dict[str, pd.DataFrame], counts: dict[
     ax.set_ylabel("pairs beyond the retest" if value == "beyond_retest" else "pairs after stage 1")
     ax.tick_params(axis="x", rotation=45, labelsize=8)
     ax.legend(fontsize=7)
-    figures["transitions-by-relation"] = fig
+    return fig
 
+
+def _categories_figure(tables: Tables, counts: Tables) -> Figure:
     fig = Figure(figsize=(4.5 * len(counts), 3.8), layout="constrained")
     axes = fig.subplots(1, len(counts), squeeze=False, sharey=True)[0]
     for ax, (label, table) in zip(axes, counts.items()):
@@ -194,8 +130,10 @@ def make_figures(shape: RunShape, tables: dict[str, pd.DataFrame], counts: dict[
     axes[0].set_ylabel("train questions")
     present = [c for c in ALL_CATEGORIES if any(c in table.columns for table in counts.values())]
     fig.legend([Patch(color=COLOURS[c]) for c in present], present, loc="outside right upper", fontsize=8)
-    figures["categories-per-relation"] = fig
+    return fig
 
+
+def _per_epoch_figure(tables: Tables, counts: Tables) -> Figure:
     metrics = tables["training-metrics"]
     # test is scored per epoch only where a table reads it (gradual.stages.epoch_splits)
     splits = ["dev"] + (["test"] if metrics["test_accuracy"].notna().any() else [])
@@ -211,8 +149,10 @@ def make_figures(shape: RunShape, tables: dict[str, pd.DataFrame], counts: dict[
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8)
-    figures["accuracy-per-epoch"] = fig
+    return fig
 
+
+def _graph_figure(tables: Tables, counts: Tables) -> Figure:
     links = tables["entity-graph-control"]
     links = links[(links["relation"] == "All") & (links["unit"] == "pairs")].reset_index(drop=True)
     fig = Figure(figsize=(max(5, 2.5 * len(links)), 3.8), layout="constrained")
@@ -225,20 +165,65 @@ def make_figures(shape: RunShape, tables: dict[str, pd.DataFrame], counts: dict[
     ax.set_xticks(positions, links["comparison"] + "\n" + links["origin"], fontsize=8)
     ax.set_ylabel("share of pairs linked (95% CI)")
     ax.legend(fontsize=8)
-    figures["entity-graph"] = fig
+    return fig
 
-    if shape.detects_test:
-        table = tables["table9-accuracy-by-category"]
-        models = [c for c in table.columns if c not in ("category", "n")]
-        fig = Figure(figsize=(7, 3.8), layout="constrained")
-        ax = fig.subplots()
-        _grouped_bars(ax, table, "category", models)
-        ax.set_ylabel("test accuracy")
-        ax.legend(fontsize=8)
-        figures["accuracy-by-category"] = fig
 
-    assert set(figures) == set(figure_names(shape)), list(figures)
-    return {name: figures[name] for name in figure_names(shape)}
+def _by_category_figure(tables: Tables, counts: Tables) -> Figure:
+    table = tables["table9-accuracy-by-category"]
+    models = [c for c in table.columns if c not in ("category", "n")]
+    fig = Figure(figsize=(7, 3.8), layout="constrained")
+    ax = fig.subplots()
+    _grouped_bars(ax, table, "category", models)
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8)
+    return fig
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One plot of the report: its PNG's name, its caption, which runs have it, and how it is drawn
+    from the run's tables and the category counts per relation of the untuned model and each round."""
+
+    name: str
+    title: str
+    made: Callable[[RunShape], bool]
+    draw: Callable[[Tables, Tables], Figure]
+
+
+def _always(shape: RunShape) -> bool:
+    return True
+
+
+# The registry of plots, in the page's order: a plot added here is a PNG output of the report rule
+# and a figure on the page.
+PLOTS = (
+    Plot("accuracy", "Test accuracy with 95% intervals: main models (Table 7), strategies (Table 8), rounds "
+         "(Table 11)", _always, _accuracy_figure),
+    Plot("transitions", "Category transitions of the train questions: stage 1, retest, their difference, stage 2",
+         _always, _transitions_figure),
+    Plot("transitions-by-relation", "Stage 1's key transitions per relation beyond the retest (fresh prompts), "
+         "or as counted (same prompts)", _always, _by_relation_figure),
+    Plot("categories-per-relation", "Train categories per relation: untuned model and after each round",
+         _always, _categories_figure),
+    Plot("accuracy-per-epoch", "Dev accuracy after each epoch of every trained state (test too where scored per "
+         "epoch)", _always, _per_epoch_figure),
+    Plot("entity-graph", "Entity graph with a control: share of pairs linked to Initial entities, reclassified vs "
+         "stayed, per origin (95% intervals)", _always, _graph_figure),
+    Plot("accuracy-by-category", "Table 9: test accuracy per category of the untuned model",
+         lambda shape: shape.detects_test, _by_category_figure),
+)  # fmt: skip
+PLOT = {plot.name: plot for plot in PLOTS}
+
+
+def figure_names(shape: RunShape) -> list[str]:
+    """The plots a run of this shape has (each also a PNG output of the report rule)."""
+    return [plot.name for plot in PLOTS if plot.made(shape)]
+
+
+def make_figures(names: list[str], tables: Tables, counts: Tables) -> dict[str, Figure]:
+    """The plots `names` (`figure_names` of the run) as matplotlib Figures, from the run's tables and
+    the category counts per relation of the untuned model and each round (`counts`, label -> Table 2)."""
+    return {name: PLOT[name].draw(tables, counts) for name in names}
 
 
 def png_bytes(figure: Figure) -> bytes:
@@ -247,12 +232,11 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def benchmark_summary(benchmarks: list[Path], logs: Path) -> pd.DataFrame:
-    """Per rule (the first folder under the run's logs): jobs, total and longest wall seconds, peak memory."""
+def benchmark_summary(benchmarks: Iterable[tuple[str, str | Path]]) -> pd.DataFrame:
+    """Per rule, from (rule, benchmark file) pairs: jobs, total and longest wall seconds, peak memory."""
     rows = []
-    for path in benchmarks:
+    for rule, path in benchmarks:
         table = pd.read_csv(path, sep="\t")
-        rule = Path(path).relative_to(logs).parts[0].removesuffix(".benchmark.tsv")
         rows.append(
             {"rule": rule, "seconds": float(table["s"].iloc[-1]), "max_rss_mb": float(table["max_rss"].iloc[-1])}
         )
@@ -264,193 +248,6 @@ def benchmark_summary(benchmarks: list[Path], logs: Path) -> pd.DataFrame:
         peak_rss_mb=("max_rss_mb", "max"),
     )  # fmt: skip
     return summary.sort_values("total_s", ascending=False).reset_index()
-
-
-def _relation_reading(table: pd.DataFrame) -> str:
-    every = table[table["relation"] == "All"].set_index("transition")
-    column = "beyond_retest" if every["beyond_retest"].notna().any() else "after_stage"
-    what = "beyond the retest" if column == "beyond_retest" else "after stage 1 (same prompts: no floor)"
-    return "All relations, " + what + ": " + ", ".join(f"{name} {int(value):+d}" for name, value in every[column].items()) + "."
-
-
-def _prior_reading(table: pd.DataFrame) -> str:
-    every = table[table["relation"] == "All"].set_index("state")["top_answer_share"]
-    return "Share of greedy answers that are their relation's most frequent train answer: " + ", ".join(
-        f"{state} {share:.1%}" for state, share in every.items()
-    ) + "."
-
-
-def _seed_reading(row: pd.Series) -> str:
-    if pd.isna(row["difference_ci_low"]):
-        return f"{row['model']} vs {row['compared_with']}: {row['difference_mean']:+.4f} in every seed"
-    verdict = "beyond noise" if row["beyond_noise"] else "within noise"
-    return (
-        f"{row['model']} vs {row['compared_with']} over {row['seeds']} seeds: {row['difference_mean']:+.4f} "
-        f"[{row['difference_ci_low']:+.4f}, {row['difference_ci_high']:+.4f}], training p = {row['p_value']:.3g}, "
-        f"question p = {row['question_p']:.3g} ({verdict})"
-    )
-
-
-def _paired_reading(row: pd.Series) -> str:
-    verdict = "beyond noise" if row["mcnemar_p"] < 0.05 else "within noise"
-    return (
-        f"{row['model']} vs {row['compared_with']}: {row['difference']:+.4f} "
-        f"[{row['difference_ci_low']:+.4f}, {row['difference_ci_high']:+.4f}], "
-        f"{row['gained']} gained / {row['lost']} lost, McNemar p = {row['mcnemar_p']:.3g} ({verdict})"
-    )
-
-
-def _transition_reading(table: pd.DataFrame, source: str, target: str, what: str, difference: bool = False) -> str:
-    """A count ("k of n pairs became") or, for a table of differences whose totals are zero, a signed difference."""
-    rows = table.set_index("origin")
-    if source not in rows.index or target not in rows.columns:
-        return f"No {source} -> {target} transitions in {what}."
-    if difference:
-        return f"{source} -> {target}: {rows.loc[source, target]:+d} {what}."
-    return f"{rows.loc[source, target]} of {rows.loc[source, 'Total']} {source} pairs became {target} {what}."
-
-
-def _graph_reading(row: pd.Series) -> str:
-    what = f"{row['comparison']}, origin {row['origin']}"
-    if not row["reclassified"]:
-        return f"{what}: no pair was reclassified to MaybeKnown ({row['control']} stayed)."
-    return (
-        f"{what}: {row['linked_reclassified']} of {row['reclassified']} reclassified pairs linked to "
-        f"Initial entities vs {row['linked_control']} of {row['control']} pairs that stayed, "
-        f"Fisher p = {row['p_value']:.3g}."
-    )
-
-
-def _paper_graph_reading(table: pd.DataFrame) -> str:
-    row = table[table["relation"] == "All"].iloc[0]  # keeps the counts' integer types
-    if not row["reclassified"]:
-        return f"No WeaklyKnown pair became MaybeKnown; {row['initial']} Initial nodes."
-    return (
-        f"{row['linked_reclassified']} of {row['reclassified']} Reclassified nodes are joined to the "
-        f"{row['initial']} Initial nodes ({row['linked_fraction']:.0%}; the paper, Qwen2-7B: 3,968 of 5,121, 77%)."
-    )
-
-
-def _gain_reading(table: pd.DataFrame) -> str:
-    rows = table.set_index(["pairs", "baseline", "stage"])
-    if ("all", "untuned", "stage 2") not in rows.index:
-        return "One stage only: no two-stage gain to compare."
-    figures = [
-        (label, rows.loc[(pairs, baseline, "stage 2"), "gain_vs_stage1"])
-        for label, pairs, baseline in [
-            ("the paper's way (every train pair, against the untuned model)", "all", "untuned"),
-            ("on pairs never trained on", "never trained on", "untuned"),
-            ("against the retest", "all", "retest"),
-            ("both", "never trained on", "retest"),
-        ]
-        if (pairs, baseline, "stage 2") in rows.index  # no retest baseline with `same` re-detection prompts
-    ]
-    return "Two-stage gain in HighlyKnown pairs against one-stage's: " + "; ".join(
-        f"{label} {value:+.0%}" if pd.notna(value) else f"{label} undefined (stage 1 gained none)"
-        for label, value in figures
-    ) + " (the paper: +24%)."
-
-
-def readings(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
-    """One line per table saying what it shows for this run, computed from its numbers."""
-    lines = {}
-    for name in ("table7-accuracy", "table8-strategies", "table11-rounds"):
-        if name in tables:
-            compared = tables[name].dropna(subset=["mcnemar_p"]) if "mcnemar_p" in tables[name] else []
-            lines[name] = "; ".join(_paired_reading(row) for _, row in compared.iterrows()) or "No comparison."
-    counts = tables["table2-categories"].set_index("relation").loc["Total"]
-    lines["table2-categories"] = ", ".join(f"{value} {name}" for name, value in counts.items() if name != "Total") + (
-        f" of {counts['Total']} train questions."
-    )
-    for name, what, difference in [
-        ("table3-transitions-stage1", "after stage 1", False),
-        ("table4-transitions-retest", "on the retest", False),
-        ("table3-minus-table4", "beyond retest noise (Table 3 minus Table 4)", True),
-    ]:
-        if name in tables:
-            lines[name] = " ".join(
-                _transition_reading(tables[name], source, target, what, difference)
-                for source, target in (("WeaklyKnown", "MaybeKnown"), ("MaybeKnown", "HighlyKnown"))
-            )
-    if "table12-transitions-stage2" in tables:
-        stage2 = tables["table12-transitions-stage2"]
-        lines["table12-transitions-stage2"] = " ".join(
-            f"Strategy {k}: " + _transition_reading(part, "MaybeKnown", "HighlyKnown", "after stage 2")
-            for k, part in stage2.groupby("strategy")
-        )
-    if "transitions-controls" in tables:
-        lines["transitions-controls"] = " ".join(
-            f"Control {c}: " + _transition_reading(part, "MaybeKnown", "HighlyKnown", "after the control")
-            for c, part in tables["transitions-controls"].groupby("control")
-        )
-    stages = tables["table10-category-counts"]
-    lines["table10-category-counts"] = (
-        "HighlyKnown train pairs per stage: "
-        + ", ".join(f"{row['stage']} {row.get('HighlyKnown', 0)}" for _, row in stages.iterrows())
-        + "."
-    )
-    lines["table5-entity-graph"] = _paper_graph_reading(tables["table5-entity-graph"])
-    graph = tables["entity-graph-control"]
-    lines["entity-graph-control"] = " ".join(
-        _graph_reading(row) for _, row in graph[(graph["relation"] == "All") & (graph["unit"] == "pairs")].iterrows()
-    )
-    lines["knowledge-gain"] = _gain_reading(tables["knowledge-gain"])
-    if "table3-minus-table4" not in tables:
-        lines["table4-transitions-retest"] += (
-            " Re-detection used the untuned model's own prompts (method.redetect_prompts: same): an unchanged model "
-            "gives the same greedy answers on them, so Table 3 has no exemplar noise and nothing is subtracted."
-        )
-    if "table12-minus-retest" in tables:
-        lines["retest-stage1"] = _transition_reading(tables["retest-stage1"], "MaybeKnown", "HighlyKnown", "on the retest")
-        lines["table12-minus-retest"] = " ".join(
-            f"Strategy {k}: " + _transition_reading(part, "MaybeKnown", "HighlyKnown", "beyond stage 1's retest", difference=True)
-            for k, part in tables["table12-minus-retest"].groupby("strategy")
-        )
-    lines["transitions-by-relation"] = _relation_reading(tables["transitions-by-relation"])
-    lines["answer-prior"] = _prior_reading(tables["answer-prior"])
-    groups = tables["answer-prior-reclassified"].set_index("group")
-    lines["answer-prior-reclassified"] = (
-        f"Gold answer among its relation's five most frequent: {groups.loc['reclassified', 'share']:.0%} of the "
-        f"{groups.loc['reclassified', 'pairs']} reclassified pairs, {groups.loc['control (stayed never right)', 'share']:.0%} "
-        f"of the {groups.loc['control (stayed never right)', 'pairs']} that stayed (Fisher p = "
-        f"{groups.loc['reclassified', 'p_value']:.3g})."
-        if groups.loc["reclassified", "pairs"]
-        else "No pair became MaybeKnown after stage 1."
-    )
-    selection = tables["epoch-selection"]
-    undecided = selection[~selection["decided"].astype(bool)]
-    lines["epoch-selection"] = (
-        "The dev set could not tell the chosen epoch from the last for "
-        + ", ".join(f"{row.state} (epoch {row.best_epoch} vs {row.last_epoch}, McNemar p = {row.mcnemar_p:.3g})"
-                    for row in undecided.itertuples())  # fmt: skip
-        + ": the chosen epoch is no better supported than the last (ties go to the earliest), read these states "
-        "as any of their epochs."
-        if len(undecided)
-        else "Every state's chosen epoch is its last, or differs from it beyond the dev set's noise."
-    )
-    if "seeds" in tables:
-        lines["seeds"] = "; ".join(_seed_reading(row) for _, row in tables["seeds"].iterrows())
-    if "table9-accuracy-by-category" in tables:
-        table = tables["table9-accuracy-by-category"]
-        models = [c for c in table.columns if c not in ("category", "n")]
-        rows = table.set_index("category")
-        lines["table9-accuracy-by-category"] = (
-            "On the untuned model's MaybeKnown test questions: "
-            + ", ".join(f"{model} {rows.loc['MaybeKnown', model]:.4g}" for model in models)
-            + "."
-            if "MaybeKnown" in rows.index
-            else "No test question is MaybeKnown for the untuned model."
-        )
-    if "table6-epoch-sweep" in tables:
-        sweep = tables["table6-epoch-sweep"]
-        best = sweep.loc[sweep["max_test_accuracy"].idxmax()]
-        lines["table6-epoch-sweep"] = (
-            f"Best test accuracy {best['max_test_accuracy']:.4g} with {int(best['epochs'])} epochs "
-            f"(at epoch {int(best['best_epoch'])})."
-        )
-    metrics = tables["training-metrics"]
-    lines["training-metrics"] = f"{metrics['state'].nunique()} trained states, {len(metrics)} epochs in all."
-    return lines
 
 
 def _table_html(name: str, table: pd.DataFrame) -> str:
@@ -504,8 +301,8 @@ def headline(tables: dict[str, pd.DataFrame]) -> str:
     row = table.loc[model]
     verdict = (
         "beats"
-        if row["mcnemar_p"] < 0.05 and row["difference"] > 0
-        else ("does worse than" if row["mcnemar_p"] < 0.05 else "does not differ beyond noise from")
+        if row["mcnemar_p"] < SIGNIFICANCE and row["difference"] > 0
+        else ("does worse than" if row["mcnemar_p"] < SIGNIFICANCE else "does not differ beyond noise from")
     )
     return (
         f"{model.capitalize()} {verdict} {row['compared_with']} on the test questions: accuracy "
@@ -553,25 +350,32 @@ def run_facts(provenance: dict, summary: dict) -> dict[str, str]:
     }
 
 
+def readings(tables: Tables) -> dict[str, str]:
+    """One line per table saying what it shows for this run (`gradual.readings`)."""
+    return {table.name: table.reading(tables[table.name], tables) for table in TABLES if table.name in tables}
+
+
 def render(
     facts: dict[str, str],
-    tables: dict[str, pd.DataFrame],
+    tables: Tables,
     figures: dict[str, bytes],
     benchmarks: pd.DataFrame,
 ) -> str:
-    """The report page: headline, what was run, plots, then every table with its reading."""
+    """The report page: headline, what was run, plots, then every table with its reading, each in
+    the order of its registry (`PLOTS`, `gradual.tables.TABLES`)."""
     lines = readings(tables)
     images = "".join(
-        f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        f"<figcaption>{html.escape(FIGURE_TITLES[name])}</figcaption></figure>"
-        for name, png in figures.items()
+        f'<figure><img alt="{plot.name}" src="data:image/png;base64,{base64.b64encode(figures[plot.name]).decode()}">'
+        f"<figcaption>{html.escape(plot.title)}</figcaption></figure>"
+        for plot in PLOTS
+        if plot.name in figures
     )
     sections = "".join(
-        f'<h3 id="section-{name}">{html.escape(TITLES[name])}</h3>'
-        f'<p class="reading">{html.escape(lines.get(name, ""))}</p>'
-        + _table_html(name, tables[name])
-        for name in ORDER
-        if name in tables
+        f'<h3 id="section-{table.name}">{html.escape(table.title)}</h3>'
+        f'<p class="reading">{html.escape(lines[table.name])}</p>'
+        + _table_html(table.name, tables[table.name])
+        for table in TABLES
+        if table.name in tables
     )
     resources = _table_html("benchmarks", benchmarks)
     return f"""<!DOCTYPE html>

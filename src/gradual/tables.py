@@ -1,16 +1,18 @@
-"""The tables of a run: which ones it makes (from its shape) and how each is computed from the
-states' outputs. The one place that says so: the workflow takes the names from here, the script
-only reads inputs and writes them, the report reads them back.
+"""The tables of a run, in one registry (`TABLES`): each table's name, its title, which runs make
+it (from their shape), how it is computed from the states' outputs, and its reading, in the order
+of the report page. The one place that says so: the workflow takes the names from here, the tables
+step computes them, and the report shows them with their titles and readings in this order.
 
 A table named after the paper (`table<N>-...`) computes what the paper's table does; what the
 project adds (the controlled entity graph, the knowledge gain against the retest, the noise floors,
 the controls, the seeds, the answer prior) has a name of its own. docs/paper.md maps each to the paper."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
-from gradual import analysis, graph, prior
+from gradual import analysis, graph, prior, readings
 from gradual.categories import merge_unknown
 from gradual.errors import InputError
 from gradual.method import CONTROLS, get_strategy
@@ -118,32 +120,6 @@ class RunShape:
         }
 
 
-def table_names(shape: RunShape) -> list[str]:
-    """The tables a run of this shape makes (paper table numbers first in their names)."""
-    names = ["table3-transitions-stage1", "table4-transitions-retest"]
-    names += ["table3-minus-table4"] if shape.floors else []
-    names += [
-        "transitions-by-relation",
-        "table5-entity-graph",
-        "entity-graph-control",
-        "answer-prior",
-        "answer-prior-reclassified",
-        "table7-accuracy",
-        "table10-category-counts",
-        "knowledge-gain",
-        "table11-rounds",
-        "epoch-selection",
-        "training-metrics",
-    ]
-    names += ["table8-strategies", "table12-transitions-stage2"] if shape.rounds > 1 else []
-    names += ["retest-stage1", "table12-minus-retest"] if shape.rounds > 1 and shape.floors else []
-    names += ["transitions-controls"] if shape.control_states else []
-    names += ["table9-accuracy-by-category"] if shape.detects_test else []
-    names += ["table6-epoch-sweep"] if shape.epoch_sweep else []
-    names += ["seeds"] if len(shape.seeds) > 1 else []
-    return names
-
-
 def merged(table: pd.DataFrame) -> pd.DataFrame:
     """A category table with WeaklyKnown and Unknown as one WeaklyOrUnknown: the new side of the
     paper's transition tables (re-detection after fine-tuning draws no samples)."""
@@ -179,117 +155,264 @@ def _seed_comparisons(shape: RunShape, evaluations: dict[str, pd.DataFrame]) -> 
     }
 
 
-def make_tables(
-    shape: RunShape,
-    questions: pd.DataFrame,
-    categories: dict[str, pd.DataFrame],
-    retests: dict[str, pd.DataFrame],
-    evaluations: dict[str, pd.DataFrame],
-    metrics: dict[str, pd.DataFrame],
-    dev_scores: dict[str, pd.DataFrame],
-    trained_on: dict[str, set],
-    greedy: dict[str, pd.DataFrame],
-    match_mode: str = "substring",
-    test_categories: pd.DataFrame | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Every table of `table_names(shape)`, from the train questions, each state's train categories,
-    the retests (`shape.retested`), each state's test evaluation, training metrics and dev answers per
+
+@dataclass(frozen=True)
+class TableInputs:
+    """What the tables are computed from: the train questions, each state's train categories, the
+    retests (`shape.retested`), each state's test evaluation, training metrics and dev answers per
     epoch, the question ids each main state trained on, the untuned and main states' detection
-    answers on train, and the untuned model's test categories when the run detects them."""
-    rounds = shape.main
-    stage1 = stage_state(1)
-    retest = retests[BASE]
-    untuned, one_stage = evaluations[BASE], evaluations[stage1]
-    main_models = {"untuned": untuned, "one-stage": one_stage}
-    if shape.rounds > 1:
-        main_models["two-stage"] = evaluations[rounds[1]]
-    compared = {model: (name, evaluations[state]) for model, (_, name, state) in _comparisons(shape).items()}
+    answers on train, and the untuned model's test categories where the run detects them."""
 
-    def accuracies(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
-        """Tables 7 and 8: each model, and against the state `_comparisons` names for it."""
-        return analysis.accuracy_table(models, {model: compared[model] for model in models if model in compared})
+    shape: RunShape
+    questions: pd.DataFrame
+    categories: dict[str, pd.DataFrame]
+    retests: dict[str, pd.DataFrame]
+    evaluations: dict[str, pd.DataFrame]
+    metrics: dict[str, pd.DataFrame]
+    dev_scores: dict[str, pd.DataFrame]
+    trained_on: dict[str, set]
+    greedy: dict[str, pd.DataFrame]
+    match_mode: str = "substring"
+    test_categories: pd.DataFrame | None = None
 
-    round_models = {"untuned": untuned} | {f"round {n}": evaluations[state] for n, state in enumerate(rounds, 1)}
-    round_labels = list(round_models)
-    round_categories = {f"stage {n}": categories[state] for n, state in enumerate(rounds, 1)}
-    strategy_models = {f"strategy {k}": evaluations[state] for k, state in shape.stage2.items()}
-    # The paper's Tables 3 and 4: the untuned model's four (sampled) categories against the merged new types.
-    table3 = analysis.transition_matrix(categories[BASE], merged(categories[stage1]))
-    table4 = analysis.transition_matrix(categories[BASE], merged(retest))
-    graph_comparisons = {"stage 1": (categories[BASE], categories[stage1])}
-    graph_comparisons |= {
-        f"stage 2, strategy {k}": (categories[stage1], categories[state]) for k, state in shape.stage2.items()
-    }
-    tables = {
-        "table3-transitions-stage1": table3,
-        "table4-transitions-retest": table4,
-        "transitions-by-relation": analysis.transitions_by_relation(
-            categories[BASE], categories[stage1], retest if shape.floors else None
-        ),
-        "table5-entity-graph": graph.paper_table5(questions, categories[BASE], categories[stage1]),
-        "entity-graph-control": pd.concat(
-            [
-                graph.controlled_table(questions, before, after, name)
-                for name, (before, after) in graph_comparisons.items()
-            ],
-            ignore_index=True,
-        ),
-        "answer-prior": prior.answer_prior(questions, greedy, match_mode),
-        "answer-prior-reclassified": prior.prior_of_groups(questions, categories[BASE], categories[stage1]),
-        "table7-accuracy": accuracies(main_models),
-        "table10-category-counts": analysis.category_counts_by_stage({"untuned": categories[BASE]} | round_categories),
-        "knowledge-gain": analysis.knowledge_gain(
-            round_categories,
-            {"untuned": categories[BASE]} | ({"retest": retest} if shape.floors else {}),
-            {f"stage {n}": set().union(*(trained_on[s] for s in rounds[:n])) for n in range(1, len(rounds) + 1)},
-        ),
-        "table11-rounds": analysis.accuracy_table(
-            round_models,
-            {label: (previous, round_models[previous]) for previous, label in zip(round_labels, round_labels[1:])},
-        ),
-        "epoch-selection": analysis.epoch_selection_table(metrics, dev_scores),
-        "training-metrics": pd.concat(
-            [table.assign(state=state) for state, table in metrics.items()], ignore_index=True
-        ),
-    }
-    if shape.floors:
-        tables["table3-minus-table4"] = analysis.transition_difference(table3, table4)
-    if shape.rounds > 1:
-        controls = {f"control {c}": evaluations[state] for c, state in shape.control_states.items()}
-        table8 = accuracies(strategy_models | controls)
-        data = [get_strategy(k).description for k in shape.stage2] + [CONTROLS[c] for c in shape.control_states]
-        table8.insert(1, "data", data)
-        tables["table8-strategies"] = table8
-        def since_stage1(after: pd.DataFrame) -> pd.DataFrame:
-            """Transitions from stage 1's categories (Table 12's rows), both merged."""
-            return analysis.transition_matrix(merged(categories[stage1]), merged(after))
+    def accuracies(self, models: dict[str, str]) -> pd.DataFrame:
+        """Tables 7 and 8: each model (label -> state), against the model `_comparisons` names for it."""
+        comparisons = _comparisons(self.shape).items()
+        against = {model: (name, self.evaluations[state]) for model, (_, name, state) in comparisons}
+        return analysis.accuracy_table(
+            {model: self.evaluations[state] for model, state in models.items()},
+            {model: against[model] for model in models if model in against},
+        )
 
-        table12 = {k: since_stage1(categories[state]) for k, state in shape.stage2.items()}
-        tables["table12-transitions-stage2"] = pd.concat(
-            [table.assign(strategy=k) for k, table in table12.items()], ignore_index=True
-        )
-        if shape.control_states:
-            tables["transitions-controls"] = pd.concat(
-                [since_stage1(categories[state]).assign(control=c) for c, state in shape.control_states.items()],
-                ignore_index=True,
-            )
-        if shape.floors:
-            floor = since_stage1(retests[stage1])
-            tables["retest-stage1"] = floor
-            tables["table12-minus-retest"] = pd.concat(
-                [analysis.transition_difference(table, floor).assign(strategy=k) for k, table in table12.items()],
-                ignore_index=True,
-            )
-    if shape.detects_test:
-        tables["table9-accuracy-by-category"] = analysis.accuracy_by_category(
-            {"untuned": untuned, "one-stage": one_stage} | strategy_models, test_categories
-        )
-    if shape.epoch_sweep:
-        tables["table6-epoch-sweep"] = analysis.epoch_sweep_table(
-            {epochs: metrics[state] for epochs, state in shape.sweep_states.items()}
-        )
-    if len(shape.seeds) > 1:
-        tables["seeds"] = analysis.seed_spread(_seed_comparisons(shape, evaluations))
-    names = table_names(shape)
-    assert set(tables) == set(names), sorted(set(tables) ^ set(names))
-    return {name: tables[name] for name in names}
+    def since_stage1(self, after: pd.DataFrame) -> pd.DataFrame:
+        """Transitions from stage 1's categories (Table 12's rows), both merged."""
+        return analysis.transition_matrix(merged(self.categories[stage_state(1)]), merged(after))
+
+    def table12(self) -> dict[int, pd.DataFrame]:
+        """Table 12 per strategy."""
+        return {k: self.since_stage1(self.categories[state]) for k, state in self.shape.stage2.items()}
+
+    @property
+    def round_categories(self) -> dict[str, pd.DataFrame]:
+        return {f"stage {n}": self.categories[state] for n, state in enumerate(self.shape.main, 1)}
+
+
+# How each table is computed (`TABLES` names them): the paper's tables, then what the project adds.
+
+
+def _table3(run: TableInputs) -> pd.DataFrame:
+    """The paper's Table 3: the untuned model's four (sampled) categories against stage 1's merged ones."""
+    return analysis.transition_matrix(run.categories[BASE], merged(run.categories[stage_state(1)]))
+
+
+def _table4(run: TableInputs) -> pd.DataFrame:
+    """Table 4: the same against a retest of the untuned model."""
+    return analysis.transition_matrix(run.categories[BASE], merged(run.retests[BASE]))
+
+
+def _table3_minus_table4(run: TableInputs) -> pd.DataFrame:
+    return analysis.transition_difference(_table3(run), _table4(run))
+
+
+def _by_relation(run: TableInputs) -> pd.DataFrame:
+    retest = run.retests[BASE] if run.shape.floors else None
+    return analysis.transitions_by_relation(run.categories[BASE], run.categories[stage_state(1)], retest)
+
+
+def _table5(run: TableInputs) -> pd.DataFrame:
+    return graph.paper_table5(run.questions, run.categories[BASE], run.categories[stage_state(1)])
+
+
+def _graph_control(run: TableInputs) -> pd.DataFrame:
+    stage1 = run.categories[stage_state(1)]
+    comparisons = {"stage 1": (run.categories[BASE], stage1)}
+    comparisons |= {f"stage 2, strategy {k}": (stage1, run.categories[state]) for k, state in run.shape.stage2.items()}
+    return pd.concat(
+        [graph.controlled_table(run.questions, before, after, name) for name, (before, after) in comparisons.items()],
+        ignore_index=True,
+    )
+
+
+def _answer_prior(run: TableInputs) -> pd.DataFrame:
+    return prior.answer_prior(run.questions, run.greedy, run.match_mode)
+
+
+def _reclassified_prior(run: TableInputs) -> pd.DataFrame:
+    return prior.prior_of_groups(run.questions, run.categories[BASE], run.categories[stage_state(1)])
+
+
+def _table7(run: TableInputs) -> pd.DataFrame:
+    models = {"untuned": BASE, "one-stage": stage_state(1)}
+    return run.accuracies(models | ({"two-stage": run.shape.main[1]} if run.shape.rounds > 1 else {}))
+
+
+def _table8(run: TableInputs) -> pd.DataFrame:
+    """Each stage-2 strategy (and control) against the model `_comparisons` names, with its data."""
+    shape = run.shape
+    models = {f"strategy {k}": state for k, state in shape.stage2.items()}
+    table = run.accuracies(models | {f"control {c}": state for c, state in shape.control_states.items()})
+    data = [get_strategy(k).description for k in shape.stage2] + [CONTROLS[c] for c in shape.control_states]
+    table.insert(1, "data", data)
+    return table
+
+
+def _table10(run: TableInputs) -> pd.DataFrame:
+    return analysis.category_counts_by_stage({"untuned": run.categories[BASE]} | run.round_categories)
+
+
+def _knowledge_gain(run: TableInputs) -> pd.DataFrame:
+    rounds = run.shape.main
+    baselines = {"untuned": run.categories[BASE]} | ({"retest": run.retests[BASE]} if run.shape.floors else {})
+    trained = {f"stage {n}": set().union(*(run.trained_on[s] for s in rounds[:n])) for n in range(1, len(rounds) + 1)}
+    return analysis.knowledge_gain(run.round_categories, baselines, trained)
+
+
+def _table11(run: TableInputs) -> pd.DataFrame:
+    """Each round against the one before."""
+    models = {"untuned": run.evaluations[BASE]}
+    models |= {f"round {n}": run.evaluations[state] for n, state in enumerate(run.shape.main, 1)}
+    labels = list(models)
+    return analysis.accuracy_table(
+        models, {label: (previous, models[previous]) for previous, label in zip(labels, labels[1:])}
+    )
+
+
+def _epoch_selection(run: TableInputs) -> pd.DataFrame:
+    return analysis.epoch_selection_table(run.metrics, run.dev_scores)
+
+
+def _training_metrics(run: TableInputs) -> pd.DataFrame:
+    return pd.concat([table.assign(state=state) for state, table in run.metrics.items()], ignore_index=True)
+
+
+def _table12(run: TableInputs) -> pd.DataFrame:
+    return pd.concat([table.assign(strategy=k) for k, table in run.table12().items()], ignore_index=True)
+
+
+def _controls(run: TableInputs) -> pd.DataFrame:
+    return pd.concat(
+        [run.since_stage1(run.categories[state]).assign(control=c) for c, state in run.shape.control_states.items()],
+        ignore_index=True,
+    )
+
+
+def _stage1_retest(run: TableInputs) -> pd.DataFrame:
+    """Transitions on a retest of stage 1: the noise floor of Table 12."""
+    return run.since_stage1(run.retests[stage_state(1)])
+
+
+def _table12_minus_retest(run: TableInputs) -> pd.DataFrame:
+    floor = _stage1_retest(run)
+    return pd.concat(
+        [analysis.transition_difference(table, floor).assign(strategy=k) for k, table in run.table12().items()],
+        ignore_index=True,
+    )
+
+
+def _table9(run: TableInputs) -> pd.DataFrame:
+    models = {"untuned": BASE, "one-stage": stage_state(1)} | {f"strategy {k}": s for k, s in run.shape.stage2.items()}
+    return analysis.accuracy_by_category(
+        {model: run.evaluations[state] for model, state in models.items()}, run.test_categories
+    )
+
+
+def _table6(run: TableInputs) -> pd.DataFrame:
+    return analysis.epoch_sweep_table({epochs: run.metrics[state] for epochs, state in run.shape.sweep_states.items()})
+
+
+def _seeds(run: TableInputs) -> pd.DataFrame:
+    return analysis.seed_spread(_seed_comparisons(run.shape, run.evaluations))
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a run: its file name, its title on the report page, which runs make it, how it is
+    computed (None: by another step) and its one-line reading on the page."""
+
+    name: str
+    title: str
+    made: Callable[[RunShape], bool]
+    build: Callable[[TableInputs], pd.DataFrame] | None
+    reading: readings.Reading
+
+
+def _always(shape: RunShape) -> bool:
+    return True
+
+
+def _two_stage(shape: RunShape) -> bool:
+    return shape.rounds > 1
+
+
+# The registry: every table, in the order of the report page. A table added here is made by the
+# tables step, written as Parquet and Markdown, and shown on the page with its title and reading.
+CATEGORY_COUNTS = "table2-categories"  # the untuned model's category counts per relation (categories step)
+TABLES = (
+    Table(CATEGORY_COUNTS, "Table 2: categories of the train questions per relation (untuned model)",
+          _always, None, readings.categories),
+    Table("table7-accuracy", "Table 7: test accuracy of the untuned, one-stage and two-stage models",
+          _always, _table7, readings.accuracy),
+    Table("seeds", "Training seeds: each model's accuracy and paired difference over the seeds (ours)",
+          lambda shape: len(shape.seeds) > 1, _seeds, readings.seeds),
+    Table("table8-strategies", "Table 8: stage-2 data strategies against one-stage (and our controls against "
+          "strategy 5)",
+          _two_stage, _table8, readings.accuracy),
+    Table("table11-rounds", "Table 11: rounds of gradual fine-tuning",
+          _always, _table11, readings.accuracy),
+    Table("table9-accuracy-by-category", "Table 9: test accuracy per category of the untuned model",
+          lambda shape: shape.detects_test, _table9, readings.accuracy_by_category),
+    Table("table3-transitions-stage1", "Table 3: category transitions of the train questions after stage 1 "
+          "(rows: the untuned model's categories)",
+          _always, _table3, readings.transitions("after stage 1")),
+    Table("table4-transitions-retest", "Table 4: transitions on a retest of the untuned model (noise baseline)",
+          _always, _table4, readings.retest),
+    Table("table3-minus-table4", "Table 3 minus Table 4: transitions beyond retest noise (both on fresh prompts)",
+          lambda shape: shape.floors, _table3_minus_table4,
+          readings.transitions("beyond retest noise (Table 3 minus Table 4)", difference=True)),
+    Table("transitions-by-relation", "Table 3's key transitions per relation, against the retest (ours)",
+          _always, _by_relation, readings.by_relation),
+    Table("table12-transitions-stage2", "Table 12: category transitions of the train questions after stage 2",
+          _two_stage, _table12, readings.per_group("strategy", "Strategy", "after stage 2")),
+    Table("retest-stage1", "Transitions on a retest of stage 1 (ours): the noise floor of Table 12",
+          lambda shape: shape.rounds > 1 and shape.floors, _stage1_retest, readings.stage1_retest),
+    Table("table12-minus-retest", "Table 12 minus the retest of stage 1: stage-2 transitions beyond noise (ours)",
+          lambda shape: shape.rounds > 1 and shape.floors, _table12_minus_retest,
+          readings.per_group("strategy", "Strategy", "beyond stage 1's retest", difference=True)),
+    Table("transitions-controls", "Transitions after each stage-2 control, from stage 1's categories, as Table 12 "
+          "(ours)",
+          lambda shape: bool(shape.control_states), _controls,
+          readings.per_group("control", "Control", "after the control")),
+    Table("table10-category-counts", "Table 10: train categories after each stage",
+          _always, _table10, readings.category_counts),
+    Table("knowledge-gain", "Knowledge gain: HighlyKnown train pairs gained (the paper's 24%, from Table 10), "
+          "also on pairs never trained on and against the retest",
+          _always, _knowledge_gain, readings.knowledge_gain),
+    Table("table5-entity-graph", "Table 5: nodes of the graph of the Initial and the WeaklyKnown -> MaybeKnown pairs",
+          _always, _table5, readings.paper_graph),
+    Table("entity-graph-control", "Entity graph with a control (ours): reclassified pairs linked to Initial "
+          "entities against pairs of the same origin that stayed",
+          _always, _graph_control, readings.graph_control),
+    Table("answer-prior", "Answer prior: share of greedy answers that are the relation's most frequent train "
+          "answer (ours)",
+          _always, _answer_prior, readings.answer_prior),
+    Table("answer-prior-reclassified", "Answer prior of the reclassified pairs: gold answer among the relation's "
+          "five most frequent, against the control (ours)",
+          _always, _reclassified_prior, readings.reclassified_prior),
+    Table("table6-epoch-sweep", "Table 6: one-stage fine-tuning for different epoch counts",
+          lambda shape: bool(shape.epoch_sweep), _table6, readings.epoch_sweep),
+    Table("epoch-selection", "Epoch selection: could the dev set tell the chosen epoch from the last? (ours)",
+          _always, _epoch_selection, readings.epoch_selection),
+    Table("training-metrics", "Training: loss and accuracy per epoch of every trained state",
+          _always, _training_metrics, readings.training_metrics),
+)  # fmt: skip
+TABLE = {table.name: table for table in TABLES}
+
+
+def table_names(shape: RunShape) -> list[str]:
+    """The tables the tables step makes for a run of this shape, in the page's order."""
+    return [table.name for table in TABLES if table.build is not None and table.made(shape)]
+
+
+def make_tables(run: TableInputs) -> dict[str, pd.DataFrame]:
+    """Every table of `table_names(run.shape)`."""
+    return {name: TABLE[name].build(run) for name in table_names(run.shape)}

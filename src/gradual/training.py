@@ -35,6 +35,7 @@ from gradual.accelerator import DTYPES, device_and_dtype, dtype_name
 from gradual.config import DEFAULTS
 from gradual.errors import InputError
 from gradual.fingerprint import digest, folder_digest
+from gradual.matching import ANSWER_END
 from gradual.prompts import PromptFormat
 from gradual.seeding import stable_seed
 
@@ -108,14 +109,14 @@ class TrainingSettings:
 
 def training_examples(pairs: pd.DataFrame, prompt_format: PromptFormat) -> pd.DataFrame:
     """Question/answer pairs as (question_id, prompt, target): the prompt is the zero-shot query
-    the generation backend would see, the target the rest of the rendered example plus a newline,
+    the generation backend would see, the target the rest of the rendered example plus `ANSWER_END`,
     so the model also learns to end the answer line: 'Q: Where was X born?\\nA:' -> ' Paris\\n'."""
     rows = []
     for question_id, question, answer in zip(pairs["question_id"], pairs["question"], pairs["answer"]):
         prompt = prompt_format.query(question)
         full = prompt_format.example(question, str(answer))
         assert full.startswith(prompt), (full, prompt)  # query() is a prefix of example() by construction
-        rows.append((question_id, prompt, full[len(prompt) :] + "\n"))
+        rows.append((question_id, prompt, full[len(prompt) :] + ANSWER_END))
     return pd.DataFrame(rows, columns=EXAMPLE_COLUMNS)
 
 

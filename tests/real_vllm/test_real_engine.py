@@ -13,7 +13,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from gradual.categories import MAYBE_KNOWN, WEAKLY_OR_UNKNOWN, assign_categories, merge_unknown
-from gradual.detection import detect, score
+from gradual.detection import generate_answers, score
 from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
 from gradual.matching import answer_line
@@ -77,7 +77,7 @@ def test_categories_equal_the_hf_backends_where_greedy_decides_them(engine, hf, 
     questions, prompts, golds = real
     categories = {}
     for name, backend in {"vllm": engine, "hf": hf}.items():
-        generations = detect(backend, prompts, 0, "never_right", golds, "substring")
+        generations = generate_answers(backend, prompts, 0, "never_right", golds, "substring")
         scored = generations.assign(correct=score(generations, golds, "substring"))
         categories[name] = merge_unknown(assign_categories(questions, scored)["category"])
     assert categories["vllm"].tolist() == categories["hf"].tolist()

@@ -1,7 +1,14 @@
 import pandas as pd
 import pytest
 
-from gradual.categories import CATEGORIES, assign_categories, categorize, category_counts, merge_unknown
+from gradual.categories import (
+    CATEGORIES,
+    assign_categories,
+    categorize,
+    category_counts,
+    category_lookup,
+    merge_unknown,
+)
 
 
 def counts(rows):
@@ -96,3 +103,14 @@ def test_category_counts_of_a_merged_table():
 def test_category_counts_lists_relations_in_wikidata_order():
     table = pd.DataFrame({"relation": ["P106", "P17", "P2"], "category": ["Unknown"] * 3})
     assert category_counts(table)["relation"].tolist() == ["P2", "P17", "P106", "Total"]
+
+
+def test_every_reader_checks_a_category_table_the_same_way():
+    table = pd.DataFrame({"question_id": ["q1", "q2"], "category": pd.Categorical(["MaybeKnown", "Unknown"])})
+    assert category_lookup(table, "t").to_dict() == {"q1": "MaybeKnown", "q2": "Unknown"}
+    with pytest.raises(ValueError, match=r"t has no column\(s\) \['category'\]"):
+        category_lookup(table.drop(columns="category"), "t")
+    with pytest.raises(ValueError, match="t has duplicate question ids"):
+        category_lookup(pd.concat([table, table]), "t")
+    with pytest.raises(ValueError, match=r"t has unknown categories \['Known'\]"):
+        category_lookup(table.assign(category="Known"), "t")

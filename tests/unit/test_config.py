@@ -6,7 +6,7 @@ from snakemake.utils import validate
 
 from gradual import dataset, prior
 from gradual.config import DEFAULTS, check_config, load_schema, schema_keys, with_defaults
-from gradual.detection import detect
+from gradual.detection import generate_answers
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings
 from gradual.matching import is_correct
@@ -29,6 +29,8 @@ def test_a_renamed_key_is_named_with_what_replaced_it():
     with pytest.raises(InputError, match="generation.vllm.tensor_parallel_size: set generation.gpus instead"):
         check_config({"generation": {"vllm": {"tensor_parallel_size": 2}}}, SCHEMA)
     check_config({"generation": {"vllm": {"max_model_len": 512}}, "model": {"compute_dtype": "bfloat16"}}, SCHEMA)
+    with pytest.raises(InputError, match="evaluation.splits: removed"):
+        check_config({"evaluation": {"splits": ["dev", "test"]}}, SCHEMA)
 
 
 def test_controls_need_the_strategy_they_are_matched_on():
@@ -58,7 +60,7 @@ MIRRORS = [
     (model_spec, "model", {}),
     (dataset.prepare, "dataset", {"frame": None, "templates": None, "min_train_per_relation": None}),
     (
-        detect,
+        generate_answers,
         "generation",
         {
             **dict.fromkeys(["backend", "prompts", "sampling", "golds", "match_mode"]),

@@ -3,7 +3,7 @@ import pytest
 
 from gradual.detection import (
     GENERATION_COLUMNS,
-    detect,
+    generate_answers,
     gold_answers,
     sampling_mode,
     score,
@@ -69,7 +69,7 @@ GREEDY = {
 
 def test_samples_only_questions_no_greedy_answer_got_right():
     backend = ScriptedBackend(GREEDY)
-    result = detect(backend, PROMPTS, seed=5, golds=GOLDS, match_mode="substring", until_correct=False)
+    result = generate_answers(backend, PROMPTS, seed=5, golds=GOLDS, match_mode="substring", until_correct=False)
     assert list(result.columns) == GENERATION_COLUMNS  # answers only: scoring is a step of its own
     assert backend.sampled_prompts == ["q2-p0", "q2-p1"]
     assert backend.seeds == [stable_seed(5, "q2", 0), stable_seed(5, "q2", 1)]
@@ -85,30 +85,30 @@ def test_samples_only_questions_no_greedy_answer_got_right():
 
 def test_which_questions_are_sampled_follows_the_match_mode():
     backend = ScriptedBackend({**GREEDY, "q3-p0": " Rome, Italy", "q3-p1": " Rome, Italy"})
-    detect(backend, PROMPTS, seed=5, golds=GOLDS, match_mode="exact")
+    generate_answers(backend, PROMPTS, seed=5, golds=GOLDS, match_mode="exact")
     assert backend.sampled_prompts == ["q2-p0", "q2-p1", "q3-p0", "q3-p1"]  # 'Rome, Italy' is not exactly Rome
     with pytest.raises(ValueError, match="needs the gold answers"):
-        detect(backend, PROMPTS, seed=5)
+        generate_answers(backend, PROMPTS, seed=5)
 
 
 def test_sample_all_samples_every_prompt():
     backend = ScriptedBackend(GREEDY)
-    result = detect(backend, PROMPTS, seed=5, sampling="all")
+    result = generate_answers(backend, PROMPTS, seed=5, sampling="all")
     assert backend.sampled_prompts == PROMPTS["prompt"].tolist()
     assert (result["mode"] == "sample").sum() == 6 * 3
 
 
 def test_sampling_off_gives_greedy_rows_only():
     backend = ScriptedBackend(GREEDY)
-    result = detect(backend, PROMPTS, seed=5, sampling="off")
+    result = generate_answers(backend, PROMPTS, seed=5, sampling="off")
     assert backend.sampled_prompts == [] and len(result) == 6 and set(result["mode"]) == {"greedy"}
     with pytest.raises(ValueError, match="sampling must be one of"):
-        detect(backend, PROMPTS, seed=5, sampling="some")
+        generate_answers(backend, PROMPTS, seed=5, sampling="some")
 
 
 def test_no_sampling_when_every_question_is_answered():
     backend = ScriptedBackend({**GREEDY, "q2-p0": " Oslo"})
-    result = detect(backend, PROMPTS, seed=5, golds=GOLDS, match_mode="substring")
+    result = generate_answers(backend, PROMPTS, seed=5, golds=GOLDS, match_mode="substring")
     assert backend.sampled_prompts == []
     assert set(result["mode"]) == {"greedy"}
 
@@ -170,8 +170,8 @@ GREEDY4 = {**GREEDY, "q4-p0": " Bergen", "q4-p1": " Bergen"}
 
 def test_sampling_until_correct_stops_a_question_after_the_wave_with_a_right_sample():
     full_backend, early_backend = ScriptedBackend(GREEDY4, n_samples=8), ScriptedBackend(GREEDY4, n_samples=8)
-    full = detect(full_backend, PROMPTS4, seed=5, golds=GOLDS4, match_mode="substring", until_correct=False)
-    early = detect(early_backend, PROMPTS4, seed=5, golds=GOLDS4, match_mode="substring", until_correct=True)
+    full = generate_answers(full_backend, PROMPTS4, seed=5, golds=GOLDS4, match_mode="substring", until_correct=False)
+    early = generate_answers(early_backend, PROMPTS4, seed=5, golds=GOLDS4, match_mode="substring", until_correct=True)
     # q2 is right in the first wave (samples 0-1) and stops there; q4 only in the second (2-7)
     drawn = pd.DataFrame(early_backend.draws, columns=["prompt", "sample"]).groupby("prompt")["sample"].max()
     assert drawn.to_dict() == {"q2-p0": 1, "q2-p1": 1, "q4-p0": 7, "q4-p1": 7}
@@ -187,7 +187,7 @@ def test_sampling_until_correct_stops_a_question_after_the_wave_with_a_right_sam
 
 def test_questions_are_opened_whole_in_chunks_of_about_chunk_prompts():
     backend = ScriptedBackend(GREEDY4, chunk_prompts=3)
-    result = detect(backend, PROMPTS4, seed=5, sampling="off")
+    result = generate_answers(backend, PROMPTS4, seed=5, sampling="off")
     opened = [prompts for prompts, _ in backend.opened]
     assert all(len(chunk) <= 3 for chunk in opened)
     assert sorted(p for chunk in opened for p in chunk) == sorted(PROMPTS4["prompt"])
@@ -199,9 +199,9 @@ def test_questions_are_opened_whole_in_chunks_of_about_chunk_prompts():
 def test_prompts_with_a_shared_prefix_pass_it_to_the_backend():
     with_prefix = PROMPTS.assign(prefix_chars=[2, 2, 2, 2, 2, 2])
     backend = ScriptedBackend(GREEDY)
-    detect(backend, with_prefix, seed=5, sampling="off")
+    generate_answers(backend, with_prefix, seed=5, sampling="off")
     assert backend.opened[0][1] == [p[:2] for p in backend.opened[0][0]]
-    detect(backend, PROMPTS.assign(prefix_chars=0), seed=5, sampling="off")
+    generate_answers(backend, PROMPTS.assign(prefix_chars=0), seed=5, sampling="off")
     assert backend.opened[-1][1] is None
 
 

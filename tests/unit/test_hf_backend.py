@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from gradual import SAMPLE_DATASET
 from gradual.categories import assign_categories
 from gradual.dataset import prepare, read_entityquestions
-from gradual.detection import detect, score
+from gradual.detection import generate_answers, score
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings, check_prompt_lengths, context_length
 from gradual.generation.hf import HFBackend, counter_uniforms
@@ -119,13 +119,13 @@ def test_shared_exemplar_prefix_gives_the_answers_of_whole_prompts(backend):
 
 
 def test_counter_uniforms_are_uniform_and_depend_only_on_their_counters():
-    keys = torch.tensor([7, 7, 8, 2**32 - 1])
+    seeds = torch.tensor([7, 7, 8, 2**32 - 1])
     samples = torch.tensor([0, 1, 0, 3])
-    draws = counter_uniforms(keys, samples, step=2, width=5000)
+    draws = counter_uniforms(seeds, samples, step=2, width=5000)
     assert draws.shape == (4, 5000) and 0 < draws.min() and draws.max() < 1
-    assert torch.equal(counter_uniforms(keys[2:], samples[2:], 2, 5000), draws[2:])  # no batch dependence
+    assert torch.equal(counter_uniforms(seeds[2:], samples[2:], 2, 5000), draws[2:])  # no batch dependence
     assert not torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
-    assert not torch.equal(counter_uniforms(keys, samples, 3, 5000), draws)
+    assert not torch.equal(counter_uniforms(seeds, samples, 3, 5000), draws)
     for row in draws:  # each row passes a Kolmogorov-Smirnov test against U(0, 1)
         assert kstest(row.numpy(), "uniform").pvalue > 0.001
 
@@ -190,8 +190,8 @@ def test_detection_optimisations_keep_greedy_answers_and_categories(real_questio
     prompts = build_prompts(asked, train, n_prompts=4, k_shot=4, seed=0, prompt_format=FORMAT)
     settings = GenerationSettings(max_new_tokens=8, n_samples=4, temperature=1.0, batch_size=32, dtype=EXACT)
     backend = HFBackend(smollm2, settings)
-    full = detect(backend, prompts, 0, "never_right", golds, "substring", until_correct=False)
-    early = detect(backend, prompts, 0, "never_right", golds, "substring", until_correct=True)
+    full = generate_answers(backend, prompts, 0, "never_right", golds, "substring", until_correct=False)
+    early = generate_answers(backend, prompts, 0, "never_right", golds, "substring", until_correct=True)
     assert categories_of(asked, early, golds).equals(categories_of(asked, full, golds))
     assert (early["mode"] == "sample").sum() <= (full["mode"] == "sample").sum()
     assert (full["mode"] == "sample").sum() >= 4 * 4  # some question no greedy answer got right: sampling is tested
@@ -206,7 +206,9 @@ def test_detection_optimisations_keep_greedy_answers_and_categories(real_questio
 
     narrow = HFBackend.from_model(backend.model, backend.tokenizer, replace(settings, batch_size=16))
     halves = [prompts[prompts["question_id"].isin(asked["question_id"][part])] for part in (slice(0, 4), slice(4, 6))]
-    sharded = pd.concat([detect(narrow, half, 0, "never_right", golds, "substring", False) for half in halves])
+    sharded = pd.concat(
+        [generate_answers(narrow, half, 0, "never_right", golds, "substring", False) for half in halves]
+    )
     columns = ["question_id", "prompt_index", "mode", "sample_index"]
     pd.testing.assert_frame_equal(
         sharded.sort_values(columns).reset_index(drop=True), full.sort_values(columns).reset_index(drop=True)
@@ -214,6 +216,6 @@ def test_detection_optimisations_keep_greedy_answers_and_categories(real_questio
 
     pooled = build_prompts(asked, train, n_prompts=4, k_shot=4, seed=0, prompt_format=FORMAT, exemplar_pool=6)
     assert pooled["prefix_chars"].gt(0).all()
-    shared = detect(backend, pooled, 0, "never_right", golds, "substring")
-    whole = detect(backend, pooled.drop(columns="prefix_chars"), 0, "never_right", golds, "substring")
+    shared = generate_answers(backend, pooled, 0, "never_right", golds, "substring")
+    whole = generate_answers(backend, pooled.drop(columns="prefix_chars"), 0, "never_right", golds, "substring")
     pd.testing.assert_frame_equal(shared, whole)

@@ -1,8 +1,11 @@
+import html
+import re
+
 import pandas as pd
 import pytest
 
 from gradual.report import benchmark_summary, figure_names, headline, make_figures, png_bytes, readings, render
-from gradual.tables import RunShape
+from gradual.tables import CATEGORY_COUNTS, TABLE, TABLES, RunShape, table_names
 from test_tables import small_run_tables
 
 H, M, W, U, WU = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown", "WeaklyOrUnknown"
@@ -48,7 +51,7 @@ def test_readings_are_read_from_the_tables(tables):
 
 
 def test_every_figure_is_drawn_and_the_page_embeds_it(tables):
-    figures = make_figures(SHAPE, tables, {"untuned": tables["table2-categories"]})
+    figures = make_figures(figure_names(SHAPE), tables, {"untuned": tables["table2-categories"]})
     assert list(figures) == figure_names(SHAPE)
     pngs = {name: png_bytes(figure) for name, figure in figures.items()}
     assert all(png.startswith(b"\x89PNG") for png in pngs.values())
@@ -71,7 +74,7 @@ def test_benchmark_summary_per_rule(tmp_path):
         path = logs / f"{name}.benchmark.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:10\t{rss}\n")
-    summary = benchmark_summary(sorted(logs.rglob("*.benchmark.tsv")), logs)
+    summary = benchmark_summary((name.split("/")[0], logs / f"{name}.benchmark.tsv") for name in rows)
     assert summary.to_dict("list") == {
         "rule": ["generate", "tables"],
         "jobs": [2, 1],
@@ -89,7 +92,7 @@ def test_a_run_on_the_same_prompts_subtracts_no_floor_and_says_why():
     assert readings(made)["transitions-by-relation"].startswith("All relations, after stage 1 (same prompts: no floor)")
     assert set(made["knowledge-gain"]["baseline"]) == {"untuned"}  # no retest measured as the re-detections are
     assert "against the retest" not in readings(made)["knowledge-gain"]
-    assert set(make_figures(shape, made, {"untuned": made["table2-categories"]})) == set(figure_names(shape))
+    assert list(make_figures(figure_names(shape), made, {"untuned": made["table2-categories"]})) == figure_names(shape)
 
 
 def test_over_several_seeds_the_headline_uses_their_t_interval():
@@ -100,13 +103,24 @@ def test_over_several_seeds_the_headline_uses_their_t_interval():
     assert "mean accuracy difference +0.125" in line and "seed 1: 0.75 (+0, McNemar p 1)" in line
 
 
-def test_every_table_a_run_can_make_has_a_title_and_a_place_on_the_page():
-    from gradual.report import ORDER, TITLES
-    from gradual.tables import table_names
-
-    shapes = [
-        RunShape(rounds=3, strategies=(1, 5), epoch_sweep=(2,), detects_test=True, controls=("random",), seeds=(0, 1)),
+@pytest.mark.parametrize(
+    "shape",
+    [
+        RunShape(rounds=1, strategies=(5,)),
+        RunShape(rounds=2, strategies=(1, 5), epoch_sweep=(2,), detects_test=True, controls=("continue",)),
+        RunShape(rounds=2, strategies=(5,), seeds=(0, 1)),
         RunShape(rounds=2, strategies=(5,), redetect_prompts="same"),
-    ]
-    names = {name for shape in shapes for name in table_names(shape)}
-    assert names <= set(TITLES) and names <= set(ORDER)
+    ],
+)
+def test_every_table_a_run_makes_is_on_its_page_in_the_registry_order(shape):
+    made = small_run_tables(shape)
+    assert list(made) == table_names(shape)
+    tables = made | {CATEGORY_COUNTS: pd.DataFrame({"relation": ["Total"], H: [1], "Total": [1]})}
+    drawn = make_figures(figure_names(shape), tables, {"untuned": tables[CATEGORY_COUNTS]})
+    figures = {name: png_bytes(figure) for name, figure in drawn.items()}
+    page = render({"run": "unit"}, tables, figures, pd.DataFrame({"rule": ["tables"]}))
+    shown = re.findall(r'<h3 id="section-([\w-]+)">(.*?)</h3>', page)
+    assert [name for name, _ in shown] == [table.name for table in TABLES if table.name in tables]
+    assert {name for name, _ in shown} == set(table_names(shape)) | {CATEGORY_COUNTS}
+    assert all(title == html.escape(TABLE[name].title) for name, title in shown)
+    assert re.findall(r'<img alt="([\w-]+)"', page) == figure_names(shape)

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from gradual.io import write_markdown
-from gradual.tables import RunShape, make_tables, table_names
+from gradual.tables import RunShape, TableInputs, make_tables, table_names
 
 H, M, W, U, WU = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown", "WeaklyOrUnknown"
 IDS = ["q1", "q2", "q3", "q4"]
@@ -104,9 +104,10 @@ def small_run_tables(shape: RunShape) -> dict[str, pd.DataFrame]:
         "stage2-continue": (categories(H, M, WU, H), evaluation(True, False, True, True)),
         "stage1-seed1": (categories(H, M, WU, H), evaluation(True, True, False, True)),
         "stage2-s5-seed1": (categories(H, H, M, H), evaluation(True, True, False, True)),
+        "sweep-e2": (categories(H, M, WU, H), evaluation(True, False, True, True)),
     }
     states = shape.input_states()
-    return make_tables(
+    inputs = TableInputs(
         shape,
         QUESTIONS,
         categories={state: every_state[state][0] for state in states["categories"]},
@@ -118,6 +119,7 @@ def small_run_tables(shape: RunShape) -> dict[str, pd.DataFrame]:
         trained_on={"stage1": {"q1"}, "stage2-s1": {"q2"}, "stage2-s5": {"q1", "q2", "q4"}},
         test_categories=categories(H, M, U, W),
     )
+    return make_tables(inputs)
 
 
 def test_make_tables_compares_each_state_with_the_one_before():

@@ -4,15 +4,17 @@ import json
 import os
 import sys
 import types
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 import gradual.generation as generation
-from gradual.detection import detect
+from gradual.detection import generate_answers
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings, load_backend, resolve_backend
-from gradual.generation.vllm import SAMPLE_BITS, cpu_settings, max_lora_rank, sample_seed
+from gradual.generation.vllm import SAMPLE_BITS, VLLM_LORA_RANKS, cpu_settings, max_lora_rank, sample_seed
 
 SETTINGS = GenerationSettings(max_new_tokens=7, n_samples=3, temperature=0.7, top_k=11, seed=42, batch_size=4)
 
@@ -220,6 +222,11 @@ def test_an_adapter_above_vllms_largest_rank_is_refused(tmp_path):
         max_lora_rank(adapter_of_rank(tmp_path, 1024))
 
 
+def test_the_config_refuses_a_rank_vllm_cannot_serve():
+    schema = yaml.safe_load((Path(__file__).parents[2] / "schemas" / "config.schema.yaml").read_text())
+    assert schema["properties"]["training"]["properties"]["lora_rank"]["maximum"] == VLLM_LORA_RANKS[-1]
+
+
 def test_greedy(fake_vllm, tmp_path):
     backend = make_backend(tmp_path)
     prompts = ["Q: x\nA:", "Q: y\nA:", "Q: z\nA:"]
@@ -307,7 +314,7 @@ def test_detect_submits_a_whole_shard_per_request_list(fake_vllm, tmp_path):
     backend = make_backend(tmp_path)
     prompts = pd.DataFrame({"question_id": ["q1", "q1", "q2", "q2"], "prompt_index": [0, 1, 0, 1]})
     prompts["prompt"] = prompts["question_id"] + "-p" + prompts["prompt_index"].astype(str)
-    result = detect(backend, prompts, seed=0, golds={"q1": ["x"], "q2": ["y"]}, match_mode="substring")
+    result = generate_answers(backend, prompts, seed=0, golds={"q1": ["x"], "q2": ["y"]}, match_mode="substring")
     calls = backend.llm.calls
     assert calls[0]["prompts"] == prompts["prompt"].tolist()
     assert all(call["prompts"] == prompts["prompt"].tolist() for call in calls[1:])  # nothing right: every wave

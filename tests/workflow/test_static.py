@@ -55,6 +55,16 @@ def test_paper_configurations_build_their_dag(workdir, config, model):
     assert states == {"stage1", *(f"stage2-s{k}" for k in range(1, 6)), "stage3-s5", "sweep-e15", "sweep-e20", "sweep-e25"}
 
 
+def test_the_report_declares_every_benchmark_it_sums(workdir):
+    done = snakemake("-n", "--configfile", str(ROOT / "configs/paper-qwen2-7b.yaml"), cwd=workdir)
+    jobs = re.findall(r"^rule (\w+):\n((?:    .*\n?)*)", done.stdout, flags=re.M)
+    benchmarks = {re.search(r"^    benchmark: (\S+)$", job, flags=re.M).group(1) for rule, job in jobs if rule != "all"}
+    report = next(block for rule, block in jobs if rule == "report")
+    declared = set(re.search(r"^    input: (.*)$", report, flags=re.M).group(1).split(", "))
+    assert benchmarks - declared == {"logs/paper-qwen2-7b/report.benchmark.tsv"}  # all but its own
+    assert len(benchmarks) == PAPER_JOBS["total"] - 1  # every job but `all` has one
+
+
 def test_default_configuration_builds_its_dag(workdir):
     counts = job_counts(snakemake("-n", cwd=workdir).stdout)
     # one shard per job: untuned detect train/test, retest train, eval test; stage 1 and stage 2

@@ -49,7 +49,7 @@ class Session(Protocol):
 
 class Backend(Protocol):
     settings: GenerationSettings
-    chunk_prompts: float  # how many prompts `detect` opens at a time
+    chunk_prompts: float  # how many prompts `generate_answers` opens at a time
 
     def open(self, prompts: list[str], seeds: list[int] | None = None, prefixes: list[str] | None = None) -> Session:
         """The prompts, with a seed each for sampling and, optionally, the shared start of each."""

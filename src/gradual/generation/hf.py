@@ -21,6 +21,7 @@ from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from gradual.accelerator import device_and_dtype, dtype_name
 from gradual.generation import GenerationSettings
+from gradual.matching import ANSWER_END
 
 SAMPLER = "gumbel-max over the top-k, counter-based uniforms (lowbias32 of seed, sample, step, rank)"
 _MASK32 = 0xFFFFFFFF
@@ -56,13 +57,13 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def counter_uniforms(keys: torch.Tensor, samples: torch.Tensor, step: int, width: int) -> torch.Tensor:
-    """Uniforms in (0, 1), shape (rows, width): a pure function of (key, sample, step, column), so a
+def counter_uniforms(seeds: torch.Tensor, samples: torch.Tensor, step: int, width: int) -> torch.Tensor:
+    """Uniforms in (0, 1), shape (rows, width): a pure function of (seed, sample, step, column), so a
     row's draws are the same in any batch, on any device, and need no generator state."""
-    h = _mix32((keys[:, None] & _MASK32) ^ 0x9E3779B9)
+    h = _mix32((seeds[:, None] & _MASK32) ^ 0x9E3779B9)
     h = _mix32(h ^ samples[:, None])
     h = _mix32(h ^ step)
-    h = _mix32(h ^ torch.arange(width, device=keys.device)[None, :])
+    h = _mix32(h ^ torch.arange(width, device=seeds.device)[None, :])
     return ((h >> 8).float() + 0.5) / float(1 << 24)
 
 
@@ -164,9 +165,9 @@ class HFBackend:
         }
 
     def _answer_end_tokens(self) -> torch.Tensor:
-        """End of sequence, and every token whose text holds a line break (Gemma's "\n\n" too)."""
+        """End of sequence, and every token whose text holds the answer's end, a line break (Gemma's "\n\n" too)."""
         texts = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
-        newline = {i for i, text in enumerate(texts) if "\n" in text}
+        newline = {i for i, text in enumerate(texts) if ANSWER_END in text}
         eos = self.model.generation_config.eos_token_id
         eos = set(eos if isinstance(eos, list) else [eos]) - {None}
         return torch.tensor(sorted(newline | eos | {self.tokenizer.eos_token_id}))
@@ -323,7 +324,7 @@ class PromptSession:
             distinct, owner = torch.unique(rows, return_inverse=True)
         cache, logits, mask, next_position = self._start(distinct)
         owner = torch.arange(logits.shape[0], device=logits.device) if owner is None else owner
-        keys = None if samples is None else (self.seeds if rows is None else self.seeds[rows])
+        seeds = None if samples is None else (self.seeds if rows is None else self.seeds[rows])
         active = torch.arange(len(owner), device=logits.device)  # the continuations still going
         pad = backend.tokenizer.pad_token_id
         generated = torch.full((len(owner), settings.max_new_tokens), pad, device=logits.device)
@@ -331,7 +332,7 @@ class PromptSession:
             if samples is None:
                 tokens = logits.argmax(dim=-1)[owner]
             else:
-                tokens = self._draw(logits, owner, keys[active], samples[active], step)
+                tokens = self._draw(logits, owner, seeds[active], samples[active], step)
             generated[active, step] = tokens
             running = ~torch.isin(tokens, backend.stop_ids)
             if step + 1 == settings.max_new_tokens or not running.any():
@@ -349,14 +350,14 @@ class PromptSession:
         return backend.tokenizer.batch_decode(self._until_stop(generated), skip_special_tokens=True)
 
     def _draw(
-        self, logits: torch.Tensor, owner: torch.Tensor, keys: torch.Tensor, samples: torch.Tensor, step: int
+        self, logits: torch.Tensor, owner: torch.Tensor, seeds: torch.Tensor, samples: torch.Tensor, step: int
     ) -> torch.Tensor:
         """Gumbel-max over the top-k of logits / temperature (continuation i draws from row `owner[i]`):
         the same law as softmax sampling, with every continuation's noise a function of its counters,
         computed on the model's device in one go."""
         values, indices = (logits.float() / self.settings.temperature).topk(self.settings.top_k, dim=-1)
         values, indices = values[owner], indices[owner]
-        uniforms = counter_uniforms(keys, samples, step, values.shape[-1])
+        uniforms = counter_uniforms(seeds, samples, step, values.shape[-1])
         choice = (values - torch.log(-torch.log(uniforms))).argmax(dim=-1, keepdim=True)
         return indices.gather(1, choice).squeeze(1)
 

@@ -32,8 +32,8 @@ from pathlib import Path
 from gradual.accelerator import dtype_name, resolve_dtype
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings
+from gradual.matching import ANSWER_END
 
-ANSWER_STOP = ["\n"]
 # The values vLLM's LoRAConfig.max_lora_rank accepts (vllm/config/lora.py, MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 CPU_KV_CACHE_GIB = 2
@@ -205,7 +205,7 @@ class VLLMSession:
     def greedy(self) -> list[str]:
         from vllm import SamplingParams
 
-        params = SamplingParams(temperature=0.0, max_tokens=self.backend.settings.max_new_tokens, stop=ANSWER_STOP)
+        params = SamplingParams(temperature=0.0, max_tokens=self.backend.settings.max_new_tokens, stop=[ANSWER_END])
         return [request.outputs[0].text for request in self.backend._run(self.prompts, params)]
 
     def sample(self, rows: list[int], samples: range) -> list[list[str]]:
@@ -222,7 +222,7 @@ class VLLMSession:
                 top_k=settings.top_k,
                 seed=sample_seed(self.seeds[row], samples.start),
                 max_tokens=settings.max_new_tokens,
-                stop=ANSWER_STOP,
+                stop=[ANSWER_END],
             )
             for row in rows
         ]
