@@ -1,6 +1,7 @@
 # gradual-learning: knowledge categories and gradual fine-tuning (Li et al., 2024).
 # The run is described by config.yaml (or --configfile); rules live in rules/, logic in src/gradual/.
 
+
 configfile: "config.yaml"
 
 
@@ -14,14 +15,14 @@ include: "rules/report.smk"
 
 
 rule all:
-    localrule: True
+    default_target: True
     input:
         final_outputs(),
-    default_target: True
+    localrule: True
 
 
 # Knowledge detection alone (`snakemake detect`): the untuned model's categories and Table 2, no training.
 rule detect:
-    localrule: True
     input:
         category_outputs([BASE]),
+    localrule: True

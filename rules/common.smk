@@ -29,7 +29,6 @@ from gradual.shared import shared_id
 from gradual.stages import BASE, STATE_PATTERN, TRAINED_STATE_PATTERN, epoch_splits, parse_stage, training_seed
 from gradual.tables import RunShape, table_names
 
-
 check_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 PromptFormat(**config["prompt"])  # a bad template stops the run here, before any job
@@ -44,7 +43,11 @@ MODEL_ID = shared_id(config["model"]["name"], MODEL_SPEC)
 DOWNLOAD_SPEC = dataset_spec(**DATASET["download"])
 DATASET_ID = shared_id(DATASET["name"], DOWNLOAD_SPEC)
 DETECTION = config["detection"]
-PROMPT_SEEDS = {"detect": DETECTION["seed"], "retest": DETECTION["retest_seed"], "eval": config["evaluation"]["prompt_seed"]}
+PROMPT_SEEDS = {
+    "detect": DETECTION["seed"],
+    "retest": DETECTION["retest_seed"],
+    "eval": config["evaluation"]["prompt_seed"],
+}
 SHAPE = RunShape.from_config(config)
 TRAINED = SHAPE.trained
 SWEEP = SHAPE.sweep
@@ -98,7 +101,9 @@ def model_input():
 
 
 def sampling(wildcards) -> str:
-    return sampling_mode(wildcards.prompt_set, wildcards.state != BASE, METHOD["redetect_sampling"], GENERATION["sample_all"])
+    return sampling_mode(
+        wildcards.prompt_set, wildcards.state != BASE, METHOD["redetect_sampling"], GENERATION["sample_all"]
+    )
 
 
 def scoring(split: str) -> dict:

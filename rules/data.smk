@@ -4,54 +4,54 @@
 
 
 rule download_dataset:
-    localrule: True
     output:
         PATHS.dataset_manifest(),
-    params:
-        spec=DOWNLOAD_SPEC,
-        folder=lambda wildcards: PATHS.shared_dataset(wildcards.name),
     log:
         PATHS.log("download_dataset", "name"),
     benchmark:
         PATHS.benchmark("download_dataset", "name")
+    localrule: True
     conda:
         "../envs/gradual.yaml"
+    params:
+        spec=DOWNLOAD_SPEC,
+        folder=lambda wildcards: PATHS.shared_dataset(wildcards.name),
     script:
         "../scripts/download_dataset.py"
 
 
 rule prepare_dataset:
-    localrule: True
     input:
         unpack(dataset_inputs),
     output:
         **{split: PATHS.questions(split) for split in SPLITS},
         summary=PATHS.dataset_summary(),
-    params:
-        dataset=pick(DATASET, "source", "relations", "per_relation", "single_answer_train", "dedupe", "seed"),
-        min_train_per_relation=DETECTION["k_shot"] + 1,
     log:
         PATHS.log("prepare_dataset"),
     benchmark:
         PATHS.benchmark("prepare_dataset")
+    localrule: True
     conda:
         "../envs/gradual.yaml"
+    params:
+        dataset=pick(DATASET, "source", "relations", "per_relation", "single_answer_train", "dedupe", "seed"),
+        min_train_per_relation=DETECTION["k_shot"] + 1,
     script:
         "../scripts/prepare_dataset.py"
 
 
 rule prepare_model:
-    localrule: True
     output:
         PATHS.model_manifest(),
-    params:
-        spec=MODEL_SPEC,
-        folder=lambda wildcards: PATHS.shared_model(wildcards.model),
     log:
         PATHS.log("prepare_model", "model"),
     benchmark:
         PATHS.benchmark("prepare_model", "model")
+    localrule: True
     conda:
         "../envs/gradual.yaml"
+    params:
+        spec=MODEL_SPEC,
+        folder=lambda wildcards: PATHS.shared_model(wildcards.model),
     script:
         "../scripts/prepare_model.py"

@@ -7,17 +7,17 @@ rule generate:
         unpack(generation_inputs),
     output:
         PATHS.generations(),
-    params:
-        generation=generation_settings,
-    threads: 4
-    resources:
-        **gpu_job(GENERATION["gpus"]),
     log:
         PATHS.log("generate", "state", "prompt_set", "split", "shard"),
     benchmark:
         PATHS.benchmark("generate", "state", "prompt_set", "split", "shard")
     conda:
         "../envs/gpu.yaml"
+    threads: 4
+    resources:
+        **gpu_job(GENERATION["gpus"]),
+    params:
+        generation=generation_settings,
     script:
         "../scripts/generate.py"
 
@@ -30,35 +30,35 @@ rule assign_categories:
         categories=PATHS.categories(),
         counts=PATHS.category_counts(ext="parquet"),
         counts_md=PATHS.category_counts(ext="md"),
-    params:
-        sampled=lambda wildcards: sampling(wildcards) != "off",
-        scoring=lambda wildcards: scoring(wildcards.split),
-    wildcard_constraints:
-        prompt_set="detect|retest",
     log:
         PATHS.log("assign_categories", "state", "prompt_set", "split"),
     benchmark:
         PATHS.benchmark("assign_categories", "state", "prompt_set", "split")
+    wildcard_constraints:
+        prompt_set="detect|retest",
     conda:
         "../envs/gradual.yaml"
+    params:
+        sampled=lambda wildcards: sampling(wildcards) != "off",
+        scoring=lambda wildcards: scoring(wildcards.split),
     script:
         "../scripts/assign_categories.py"
 
 
 rule score_evaluation:
-    localrule: True
     input:
         shards=lambda wildcards: generation_shards(wildcards.state, "eval", wildcards.split),
         questions=PATHS.questions(),
     output:
         PATHS.evaluation(),
-    params:
-        scoring=lambda wildcards: scoring(wildcards.split),
     log:
         PATHS.log("score_evaluation", "state", "split"),
     benchmark:
         PATHS.benchmark("score_evaluation", "state", "split")
+    localrule: True
     conda:
         "../envs/gradual.yaml"
+    params:
+        scoring=lambda wildcards: scoring(wildcards.split),
     script:
         "../scripts/score_evaluation.py"

@@ -8,17 +8,17 @@ rule sample_prompts:
         train=PATHS.questions("train"),
     output:
         PATHS.prompts(),
-    wildcard_constraints:
-        prompt_set=PROMPT_SET_PATTERN,
-    params:
-        prompt_set=prompt_set_draw,
-        k_shot=config["detection"]["k_shot"],
-        prompt_format=config["prompt"],
     log:
         PATHS.log("sample_prompts", "prompt_set", "split"),
     benchmark:
         PATHS.benchmark("sample_prompts", "prompt_set", "split")
+    wildcard_constraints:
+        prompt_set=PROMPT_SET_PATTERN,
     conda:
         "../envs/gradual.yaml"
+    params:
+        prompt_set=prompt_set_draw,
+        k_shot=config["detection"]["k_shot"],
+        prompt_format=config["prompt"],
     script:
         "../scripts/sample_prompts.py"

@@ -9,7 +9,6 @@ JOB_BENCHMARKS = job_benchmarks()  # the page sums them per rule
 
 
 rule report:
-    localrule: True
     input:
         tables=[PATHS.table(name, "parquet") for name in TABLE_NAMES],
         category_counts=[PATHS.category_counts(state, "detect", "train") for state in REPORT_STATES.values()],
@@ -22,14 +21,15 @@ rule report:
             report(PATHS.report_figure(name), caption="../report/figure.rst", category="Plots")
             for name in figure_names(SHAPE)
         ],
-    params:
-        count_labels=list(REPORT_STATES),
-        benchmark_rules=list(JOB_BENCHMARKS.values()),
     log:
         PATHS.log("report"),
     benchmark:
         PATHS.benchmark("report")
+    localrule: True
     conda:
         "../envs/gradual.yaml"
+    params:
+        count_labels=list(REPORT_STATES),
+        benchmark_rules=list(JOB_BENCHMARKS.values()),
     script:
         "../scripts/make_report.py"

@@ -3,23 +3,23 @@
 
 
 rule training_pairs:
-    localrule: True
     input:
         unpack(training_pairs_inputs),
     output:
         pairs=PATHS.training_pairs(),
         replay_pool=PATHS.replay_pool(),
         examples=PATHS.trained_examples(),
-    params:
-        training=training_data_settings,
-    wildcard_constraints:
-        state=TRAINED_STATE_PATTERN,
     log:
         PATHS.log("training_pairs", "state"),
     benchmark:
         PATHS.benchmark("training_pairs", "state")
+    wildcard_constraints:
+        state=TRAINED_STATE_PATTERN,
+    localrule: True
     conda:
         "../envs/gradual.yaml"
+    params:
+        training=training_data_settings,
     script:
         "../scripts/training_pairs.py"
 
@@ -31,6 +31,17 @@ rule finetune:
         adapter=directory(PATHS.adapter()),
         metrics=PATHS.training_metrics(),
         dev_scores=PATHS.dev_scores(),
+    log:
+        PATHS.log("finetune", "state"),
+    benchmark:
+        PATHS.benchmark("finetune", "state")
+    wildcard_constraints:
+        state=TRAINED_STATE_PATTERN,
+    conda:
+        "../envs/gpu.yaml"
+    threads: 4
+    resources:
+        **gpu_job(TRAINING["gpus"]),
     params:
         checkpoints=PATHS.checkpoints(),
         training=training_settings,
@@ -38,16 +49,5 @@ rule finetune:
         evaluation=pick(GENERATION, "max_new_tokens", "batch_size"),
         epoch_scoring=epoch_scoring,
         scoring=scoring("test"),  # dev and test: the held-out questions
-    wildcard_constraints:
-        state=TRAINED_STATE_PATTERN,
-    threads: 4
-    resources:
-        **gpu_job(TRAINING["gpus"]),
-    log:
-        PATHS.log("finetune", "state"),
-    benchmark:
-        PATHS.benchmark("finetune", "state")
-    conda:
-        "../envs/gpu.yaml"
     script:
         "../scripts/finetune.py"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from gradual import report
 from gradual.io import write_text
 from gradual.logs import job_log
-from gradual import report
 from gradual.tables import CATEGORY_COUNTS
 
 with job_log(snakemake.log[0]):

@@ -436,6 +436,7 @@ def seed_spread(comparisons: dict[str, tuple[str, dict, dict]]) -> pd.DataFrame:
 def _averaged_question_p(results: dict, references: dict) -> float:
     """The paired t test over the questions of their seed-averaged accuracies (1 where no question's
     average moved)."""
+
     def averaged(by_seed: dict) -> pd.DataFrame:
         stacked = pd.concat([_results(table, f"seed {seed}") for seed, table in by_seed.items()])
         return stacked.astype({"correct": float}).groupby("question_id", as_index=False)["correct"].mean()

@@ -104,4 +104,3 @@ def category_counts(categories: pd.DataFrame) -> pd.DataFrame:
     table.index.name = "relation"
     table.columns.name = None
     return table.reset_index()
-

@@ -276,7 +276,7 @@ def read_tables(files: Mapping[str, str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _template_pattern(template: str) -> re.Pattern:
     return re.compile(re.escape(template).replace(re.escape(SUBJECT_PLACEHOLDER), "(.+)"))
 

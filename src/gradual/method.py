@@ -69,7 +69,9 @@ STRATEGIES = {
     2: Strategy(2, frozenset({HIGHLY_KNOWN, MAYBE_KNOWN}), False, "origin HighlyKnown or MaybeKnown"),
     3: Strategy(3, frozenset({MAYBE_KNOWN, WEAKLY_KNOWN}), False, "origin MaybeKnown or WeaklyKnown"),
     4: Strategy(4, _EVERY_ORIGIN, False, "every origin"),
-    5: Strategy(5, _EVERY_ORIGIN, True, "every origin, with a fresh HighlyKnown replay each epoch (the paper's method)"),
+    5: Strategy(
+        5, _EVERY_ORIGIN, True, "every origin, with a fresh HighlyKnown replay each epoch (the paper's method)"
+    ),
 }
 
 

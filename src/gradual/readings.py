@@ -129,10 +129,14 @@ def knowledge_gain(table: pd.DataFrame, tables: Tables) -> str:
         ]
         if (pairs, baseline, "stage 2") in rows.index  # no retest baseline with `same` re-detection prompts
     ]
-    return "Two-stage gain in HighlyKnown pairs against one-stage's: " + "; ".join(
-        f"{label} {value:+.0%}" if pd.notna(value) else f"{label} undefined (stage 1 gained none)"
-        for label, value in figures
-    ) + " (the paper: +24%)."
+    return (
+        "Two-stage gain in HighlyKnown pairs against one-stage's: "
+        + "; ".join(
+            f"{label} {value:+.0%}" if pd.notna(value) else f"{label} undefined (stage 1 gained none)"
+            for label, value in figures
+        )
+        + " (the paper: +24%)."
+    )
 
 
 def by_relation(table: pd.DataFrame, tables: Tables) -> str:
@@ -145,9 +149,11 @@ def by_relation(table: pd.DataFrame, tables: Tables) -> str:
 
 def answer_prior(table: pd.DataFrame, tables: Tables) -> str:
     every = table[table["relation"] == "All"].set_index("state")["top_answer_share"]
-    return "Share of greedy answers that are their relation's most frequent train answer: " + ", ".join(
-        f"{state} {share:.1%}" for state, share in every.items()
-    ) + "."
+    return (
+        "Share of greedy answers that are their relation's most frequent train answer: "
+        + ", ".join(f"{state} {share:.1%}" for state, share in every.items())
+        + "."
+    )
 
 
 def reclassified_prior(table: pd.DataFrame, tables: Tables) -> str:
@@ -168,8 +174,10 @@ def epoch_selection(table: pd.DataFrame, tables: Tables) -> str:
         return "Every state's chosen epoch is its last, or differs from it beyond the dev set's noise."
     return (
         "The dev set could not tell the chosen epoch from the last for "
-        + ", ".join(f"{row.state} (epoch {row.best_epoch} vs {row.last_epoch}, McNemar p = {row.mcnemar_p:.3g})"
-                    for row in undecided.itertuples())  # fmt: skip
+        + ", ".join(
+            f"{row.state} (epoch {row.best_epoch} vs {row.last_epoch}, McNemar p = {row.mcnemar_p:.3g})"
+            for row in undecided.itertuples()
+        )  # fmt: skip
         + ": the chosen epoch is no better supported than the last (ties go to the earliest), read these states "
         "as any of their epochs."
     )
@@ -195,9 +203,11 @@ def accuracy_by_category(table: pd.DataFrame, tables: Tables) -> str:
     rows = table.set_index("category")
     if MAYBE_KNOWN not in rows.index:
         return "No test question is MaybeKnown for the untuned model."
-    return "On the untuned model's MaybeKnown test questions: " + ", ".join(
-        f"{model} {rows.loc[MAYBE_KNOWN, model]:.4g}" for model in models
-    ) + "."
+    return (
+        "On the untuned model's MaybeKnown test questions: "
+        + ", ".join(f"{model} {rows.loc[MAYBE_KNOWN, model]:.4g}" for model in models)
+        + "."
+    )
 
 
 def epoch_sweep(table: pd.DataFrame, tables: Tables) -> str:

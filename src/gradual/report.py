@@ -372,8 +372,7 @@ def render(
     )
     sections = "".join(
         f'<h3 id="section-{table.name}">{html.escape(table.title)}</h3>'
-        f'<p class="reading">{html.escape(lines[table.name])}</p>'
-        + _table_html(table.name, tables[table.name])
+        f'<p class="reading">{html.escape(lines[table.name])}</p>' + _table_html(table.name, tables[table.name])
         for table in TABLES
         if table.name in tables
     )

@@ -155,7 +155,6 @@ def _seed_comparisons(shape: RunShape, evaluations: dict[str, pd.DataFrame]) -> 
     }
 
 
-
 @dataclass(frozen=True)
 class TableInputs:
     """What the tables are computed from: the train questions, each state's train categories, the

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
+from real_prompts import real_questions_and_prompts
 from transformers import AutoModelForCausalLM
 
 from gradual.categories import MAYBE_KNOWN, WEAKLY_OR_UNKNOWN, assign_categories, merge_unknown
@@ -17,7 +18,6 @@ from gradual.detection import generate_answers, score
 from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
 from gradual.matching import answer_line
-from real_prompts import real_questions_and_prompts
 
 pytestmark = [
     pytest.mark.vllm,
@@ -139,4 +139,3 @@ def test_describe_names_the_engine_its_options_and_the_cpu_settings(engine):
     assert options["enable_chunked_prefill"] is False and options["kv_cache_memory_bytes"] == 2 * 2**30
     assert options["enable_prefix_caching"] is True and options["seed"] == SETTINGS.seed
     assert described["environment"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
-

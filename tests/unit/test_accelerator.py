@@ -31,7 +31,9 @@ def test_a_torch_without_the_checks_counts_as_no_bf16(monkeypatch):
 @pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float32)])
 def test_auto_on_a_gpu_follows_its_bf16_support(monkeypatch, bf16, expected):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: bf16 and not including_emulation)
+    monkeypatch.setattr(
+        torch.cuda, "is_bf16_supported", lambda including_emulation=True: bf16 and not including_emulation
+    )
     assert device_and_dtype() == ("cuda", expected)
 
 

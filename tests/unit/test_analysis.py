@@ -8,11 +8,11 @@ from gradual.analysis import (
     accuracy,
     accuracy_by_category,
     accuracy_table,
-    paired_comparison,
     category_counts_by_stage,
     epoch_sweep_table,
-    transition_difference,
     knowledge_gain,
+    paired_comparison,
+    transition_difference,
     transition_matrix,
 )
 

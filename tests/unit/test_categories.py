@@ -50,10 +50,15 @@ def test_assign_categories_counts_per_question():
     questions = pd.DataFrame({"question_id": ["a", "b", "c"], "relation": ["P1", "P1", "P2"]})
     gens = generations(
         [
-            ("a", "greedy", True), ("a", "greedy", True),
-            ("b", "greedy", False), ("b", "greedy", False),
-            ("b", "sample", False), ("b", "sample", True), ("b", "sample", False),
-            ("c", "greedy", True), ("c", "greedy", False),
+            ("a", "greedy", True),
+            ("a", "greedy", True),
+            ("b", "greedy", False),
+            ("b", "greedy", False),
+            ("b", "sample", False),
+            ("b", "sample", True),
+            ("b", "sample", False),
+            ("c", "greedy", True),
+            ("c", "greedy", False),
         ]
     )
     table = assign_categories(questions, gens).set_index("question_id")

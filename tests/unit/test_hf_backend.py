@@ -164,7 +164,8 @@ def test_a_prompt_too_long_for_the_context_is_refused_naming_its_question(smollm
         check_prompt_lengths(prompts, tokenizer, limit=long_tokens + 15, max_new_tokens=16)
     assert str(raised.value) == (
         f"question P1.train.7: prompt 3 is {long_tokens} tokens, which with generation.max_new_tokens = 16 exceeds "
-        f"the model's context of {long_tokens + 15} tokens (1 of 2 prompts are too long); shorten the question or lower detection.k_shot"
+        f"the model's context of {long_tokens + 15} tokens (1 of 2 prompts are too long); "
+        "shorten the question or lower detection.k_shot"
     )
 
 

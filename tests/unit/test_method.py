@@ -2,7 +2,6 @@ import pandas as pd
 import pytest
 
 from gradual.categories import WEAKLY_OR_UNKNOWN
-
 from gradual.method import (
     PAIR_COLUMNS,
     STRATEGIES,
@@ -222,7 +221,12 @@ def test_controls_draw_as_many_examples_per_epoch_as_strategy_5_trains_on():
     size = matched_epoch_size(grid_questions, base, after, 0.2)
     assert size == 4 + 1
     assert control_pool("continue", grid_questions, base, after)["question_id"].tolist() == ["gMH", "gMM", "gMW"]
-    assert control_pool("replay-only", grid_questions, base, after)["question_id"].tolist() == ["gHH", "gMH", "gWH", "gUH"]
+    assert control_pool("replay-only", grid_questions, base, after)["question_id"].tolist() == [
+        "gHH",
+        "gMH",
+        "gWH",
+        "gUH",
+    ]
     random_pool = control_pool("random", grid_questions, base, after)
     assert set(random_pool["question_id"]) == {q for q, (_, a) in GRID.items() if a != H} and len(random_pool) == 8
     continued = control_examples(control_pool("continue", grid_questions, base, after), size, epochs=2, seed=0)
@@ -231,7 +235,10 @@ def test_controls_draw_as_many_examples_per_epoch_as_strategy_5_trains_on():
         assert len(ids) == 5 and set(ids) == {"gMH", "gMM", "gMW"}  # the pool once, then 2 of it drawn again
         assert set(epoch["role"]) == {"target"}
     pool = control_pool("replay-only", grid_questions, base, after)
-    assert matched_draw(pool, 2, epoch=1, seed=0)["question_id"].tolist() == matched_draw(pool, 2, 1, 0)["question_id"].tolist()
+    assert (
+        matched_draw(pool, 2, epoch=1, seed=0)["question_id"].tolist()
+        == matched_draw(pool, 2, 1, 0)["question_id"].tolist()
+    )
     assert len({tuple(matched_draw(pool, 2, epoch, 0)["question_id"]) for epoch in range(1, 9)}) > 1  # fresh per epoch
     with pytest.raises(ValueError, match="unknown control"):
         control_pool("shuffle", grid_questions, base, after)

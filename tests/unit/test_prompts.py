@@ -134,7 +134,9 @@ def test_fresh_re_detection_draws_each_states_own_prompts_and_same_reuses_the_un
     seeds = {"detect": 0, "retest": 1, "eval": 42}
     assert prompt_set_seed("detect", seeds) == 0 and prompt_set_seed("eval", seeds) == 42
     assert prompt_set_seed("detect-stage1", seeds) == stable_seed(0, "stage1")
-    assert prompt_set_seed("retest-stage1", seeds) == stable_seed(1, "stage1") != prompt_set_seed("detect-stage1", seeds)
+    assert (
+        prompt_set_seed("retest-stage1", seeds) == stable_seed(1, "stage1") != prompt_set_seed("detect-stage1", seeds)
+    )
     # the rule's wildcard constraint takes every name it gives, and no other
     import re
 

@@ -3,10 +3,10 @@ import re
 
 import pandas as pd
 import pytest
+from test_tables import small_run_tables
 
 from gradual.report import benchmark_summary, figure_names, headline, make_figures, png_bytes, readings, render
 from gradual.tables import CATEGORY_COUNTS, TABLE, TABLES, RunShape, table_names
-from test_tables import small_run_tables
 
 H, M, W, U, WU = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown", "WeaklyOrUnknown"
 SHAPE = RunShape(rounds=2, strategies=(5,), detects_test=True)

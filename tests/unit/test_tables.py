@@ -40,7 +40,11 @@ def metrics():
 def dev_scores():
     """Epoch 1 answers q1 on dev, epoch 2 q1 and q2 (metrics' dev accuracies 0.25 and 0.5)."""
     return pd.DataFrame(
-        {"epoch": [1] * 4 + [2] * 4, "question_id": IDS * 2, "correct": [True, False, False, False, True, True, False, False]}
+        {
+            "epoch": [1] * 4 + [2] * 4,
+            "question_id": IDS * 2,
+            "correct": [True, False, False, False, True, True, False, False],
+        }
     )
 
 
@@ -195,7 +199,8 @@ def test_the_new_tables_on_the_hand_made_run():
     assert beyond.loc[M, H] == 1 and beyond.loc[WU, M] == 1  # stage 2 moved q2 and q3; the retest did not
     by_relation = tables["transitions-by-relation"].set_index(["relation", "transition"])
     # untuned M, W, U, H; stage 1 H, M, WU, H; retest M, U, U, H
-    assert by_relation.loc[("All", "MaybeKnown -> HighlyKnown"), ["origin_pairs", "after_stage", "retest"]].tolist() == [
+    key_cell = by_relation.loc[("All", "MaybeKnown -> HighlyKnown"), ["origin_pairs", "after_stage", "retest"]]
+    assert key_cell.tolist() == [
         1, 1, 0
     ]  # fmt: skip
     assert by_relation.loc[("P36", "WeaklyKnown -> MaybeKnown"), "beyond_retest"] == 1
@@ -211,7 +216,12 @@ def test_the_new_tables_on_the_hand_made_run():
     table8 = tables["table8-strategies"].set_index("model")
     control = table8.loc["control continue"]
     # continue (T, F, T, T) against strategy 5 (T, T, F, T): q3 gained, q2 lost
-    assert (control["compared_with"], control["gained"], control["lost"], control["difference"]) == ("strategy 5", 1, 1, 0)
+    assert (control["compared_with"], control["gained"], control["lost"], control["difference"]) == (
+        "strategy 5",
+        1,
+        1,
+        0,
+    )
     assert control["data"].startswith("stage 1's own training pairs again")
     # the control left stage 1's categories (H, M, WU, H) as they were, where strategy 5 moved q2 and q3
     continued = tables["transitions-controls"].set_index("origin")

@@ -175,7 +175,8 @@ def test_auto_on_a_gpu_without_bf16_is_float32_asked_of_vllm_not_torch(fake_vllm
 
 
 @pytest.mark.parametrize(("compute_dtype", "bf16_cpu", "expected"), [
-    ("auto", True, "bfloat16"), ("auto", False, "float32"), ("float32", True, "float32"), ("bfloat16", False, "bfloat16"),
+    ("auto", True, "bfloat16"), ("auto", False, "float32"),
+    ("float32", True, "float32"), ("bfloat16", False, "bfloat16"),
 ])  # fmt: skip
 def test_the_engine_runs_in_the_compute_dtype(fake_vllm_cpu, monkeypatch, tmp_path, compute_dtype, bf16_cpu,
                                               expected):  # fmt: skip

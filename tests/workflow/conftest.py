@@ -1,5 +1,4 @@
 import pytest
-
 from workflow import ROOT, Run, copy_workflow
 
 

@@ -5,7 +5,6 @@ import struct
 from io import BytesIO
 
 import pytest
-
 from browser import chromium_available, render
 
 UNAVAILABLE = chromium_available()

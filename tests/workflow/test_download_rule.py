@@ -4,8 +4,8 @@ import hashlib
 import shutil
 
 import pandas as pd
-
 from workflow import snakemake
+
 from gradual import SAMPLE_DATASET
 from gradual.download import dataset_spec
 from gradual.shared import SPEC_FILE, shared_id

@@ -5,9 +5,9 @@ re-detection, evaluation, the tables and the report."""
 import json
 
 import pandas as pd
+from workflow import Run, copy_workflow
 
 from gradual.categories import CATEGORIES
-from workflow import Run, copy_workflow
 
 
 def test_the_whole_method_runs_on_gemma3(gemma3, resources_dir, tmp_path):

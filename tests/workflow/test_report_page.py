@@ -7,8 +7,8 @@ import zipfile
 
 import pandas as pd
 import pytest
-
 from browser import chromium_available, render
+
 from gradual.report import NUMBER_FORMAT, figure_names
 from gradual.tables import RunShape, table_names
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from workflow import MODEL_ID, SNAKEMAKE, Run, copy_workflow, planned_jobs
+
 from gradual.accelerator import dtype_name, resolve_dtype
 from gradual.categories import CATEGORIES, categorize
 from gradual.detection import score
@@ -159,7 +159,8 @@ def test_a_control_and_a_second_seed_train_from_a_finished_run(run, tmp_path):
     targets = [copy.relative(paths.training_metrics(state)) for state in ("stage2-random", "stage1-seed1")]
     planned = planned_jobs(copy.snakemake("-n", *targets, edit=edit).stdout)
     assert planned == {
-        "training_pairs[stage2-random]", "finetune[stage2-random]", "training_pairs[stage1-seed1]", "finetune[stage1-seed1]"
+        "training_pairs[stage2-random]", "finetune[stage2-random]",
+        "training_pairs[stage1-seed1]", "finetune[stage1-seed1]",
     }  # fmt: skip
     copy.snakemake(*targets, edit=edit)
     examples = read(paths.trained_examples("stage2-random"))
@@ -170,9 +171,11 @@ def test_a_control_and_a_second_seed_train_from_a_finished_run(run, tmp_path):
     log = (copy.workdir / "logs" / "test" / "finetune" / "stage2-random.log").read_text()
     assert "starting from adapter" in log and "adapters/stage1" in log
     seed1 = read(paths.training_metrics("stage1-seed1"))
-    assert seed1["epoch"].tolist() == [1, 2] and "starting from adapter" not in (
-        copy.workdir / "logs" / "test" / "finetune" / "stage1-seed1.log"
-    ).read_text()
+    assert (
+        seed1["epoch"].tolist() == [1, 2]
+        and "starting from adapter"
+        not in (copy.workdir / "logs" / "test" / "finetune" / "stage1-seed1.log").read_text()
+    )
 
 
 def test_stage2_continues_stage1_into_a_different_adapter(run):
@@ -208,7 +211,9 @@ def redetected(state):
 
 def added(state):
     """The jobs of a state new to a finished run: its examples, training, own prompts, re-detection."""
-    return {f"training_pairs[{state}]", f"finetune[{state}]", f"sample_prompts[detect-{state}/train]"} | redetected(state)
+    return {f"training_pairs[{state}]", f"finetune[{state}]", f"sample_prompts[detect-{state}/train]"} | redetected(
+        state
+    )
 
 
 TABLES = {"tables", "provenance", "report", "all"}  # provenance records the whole config: every edit rewrites it
@@ -273,8 +278,12 @@ EDITS = {
     # data nor the prompts
     "model.compute_dtype": (
         "model: {compute_dtype: float32}",
-        UNTUNED_SAMPLING | UNTUNED_CATEGORIES | generations("base", "retest", "train") | evaluated("base")
-        | EVERY_TRAINED_STATE | TABLES,
+        UNTUNED_SAMPLING
+        | UNTUNED_CATEGORIES
+        | generations("base", "retest", "train")
+        | evaluated("base")
+        | EVERY_TRAINED_STATE
+        | TABLES,
     ),  # fmt: skip
 }
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from workflow import ROOT, SNAKEMAKE, Run, copy_workflow, planned_jobs
 
 from gradual.io import read_parquet_metadata
-from workflow import ROOT, SNAKEMAKE, Run, copy_workflow, planned_jobs
 
 pytestmark = pytest.mark.slurm
 

@@ -4,7 +4,6 @@ import re
 
 import pytest
 import yaml
-
 from workflow import MODEL_ID, ROOT, planned_jobs, snakemake
 
 
@@ -52,7 +51,14 @@ def test_paper_configurations_build_their_dag(workdir, config, model):
     assert job_counts(done.stdout) == PAPER_JOBS
     assert re.search(rf"results/{config}/models/{model}-[0-9a-f]{{10}}\.json", done.stdout)
     states = set(re.findall(r"results/[\w-]+/adapters/([\w-]+)", done.stdout))
-    assert states == {"stage1", *(f"stage2-s{k}" for k in range(1, 6)), "stage3-s5", "sweep-e15", "sweep-e20", "sweep-e25"}
+    assert states == {
+        "stage1",
+        *(f"stage2-s{k}" for k in range(1, 6)),
+        "stage3-s5",
+        "sweep-e15",
+        "sweep-e20",
+        "sweep-e25",
+    }
 
 
 def test_the_report_declares_every_benchmark_it_sums(workdir):

@@ -7,10 +7,10 @@ from importlib.util import find_spec
 
 import pandas as pd
 import pytest
+from workflow import Run, copy_workflow
 
 from gradual.categories import merge_unknown
 from gradual.io import read_parquet_metadata
-from workflow import Run, copy_workflow
 
 pytestmark = [
     pytest.mark.vllm,

@@ -117,5 +117,6 @@ def check_prompt_lengths(prompts: pd.DataFrame, tokenizer, limit: int | None, ma
         raise InputError(
             f"question {prompts.at[first, 'question_id']}: prompt {prompts.at[first, 'prompt_index']} is "
             f"{lengths[first]} tokens, which with generation.max_new_tokens = {max_new_tokens} exceeds the model's "
-            f"context of {limit} tokens ({int(too_long.sum())} of {len(prompts)} prompts are too long); shorten the question or lower detection.k_shot"
+            f"context of {limit} tokens ({int(too_long.sum())} of {len(prompts)} prompts are too long); "
+            "shorten the question or lower detection.k_shot"
         )
