@@ -31,8 +31,12 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -431,40 +435,61 @@ class _Job:
 
 
 def _data_parallel(job: _Job, evaluate: Callable) -> list[dict]:
-    """Run `job` on `job.processes` ranks: this process is rank 0, the others are spawned; each
-    takes its share of the CPU threads."""
+    """Run `job` on `job.processes` ranks: this process is rank 0, the others are fresh interpreters
+    (not forked, and not `multiprocessing`'s spawn, which would re-run the caller's script, a Snakemake
+    one included); each takes its share of the CPU threads."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     threads = torch.get_num_threads()
-    world = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(job.processes)}
-    workers = torch.multiprocessing.start_processes(
-        _rank, args=(job, world, threads), nprocs=job.processes - 1, join=False, start_method="spawn"
-    )
+    world = {
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(job.processes),
+        "OMP_NUM_THREADS": str(max(1, threads // job.processes)),  # each rank's share (accelerate reads it too)
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        spec = Path(scratch) / "job.pickle"
+        spec.write_bytes(pickle.dumps(job))
+        command = [sys.executable, "-c", f"from gradual.training import _rank; _rank({str(spec)!r})"]
+        workers = [
+            subprocess.Popen(command, env=os.environ | _rank_environment(rank, world))
+            for rank in range(1, job.processes)
+        ]
+        try:
+            with _as_rank(0, world, threads):
+                rows = job.run(evaluate)
+            failed = [rank for rank, worker in enumerate(workers, 1) if worker.wait() != 0]
+            if failed:
+                raise RuntimeError(f"training rank(s) {failed} failed; see the log above")
+            return rows
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+
+
+def _rank(spec: str) -> None:
+    """A rank other than 0, in its own interpreter (see `_data_parallel`)."""
+    job = pickle.loads(Path(spec).read_bytes())
     try:
-        with _as_rank(0, world, threads):
-            rows = job.run(evaluate)
-        while not workers.join():
-            pass
-        return rows
-    finally:
-        for worker in workers.processes:
-            if worker.is_alive():
-                worker.terminate()
-
-
-def _rank(index: int, job: _Job, world: dict[str, str], threads: int) -> None:
-    with _as_rank(index + 1, world, threads):
         job.run(evaluate=None)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _rank_environment(rank: int, world: dict[str, str]) -> dict[str, str]:
+    return world | {"RANK": str(rank), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": world["WORLD_SIZE"]}
 
 
 @contextmanager
 def _as_rank(rank: int, world: dict[str, str], threads: int):
     """This process as `rank` of the job's process group, for the duration."""
-    rank_env = world | {"RANK": str(rank), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": world["WORLD_SIZE"]}
+    rank_env = _rank_environment(rank, world)
     saved = {name: os.environ.get(name) for name in rank_env}
     os.environ.update(rank_env)
-    torch.set_num_threads(max(1, threads // int(world["WORLD_SIZE"])))
+    torch.set_num_threads(int(world["OMP_NUM_THREADS"]))
     try:
         yield
     finally:

@@ -5,6 +5,7 @@ import logging
 import math
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -451,3 +452,39 @@ def test_dev_scores_unfold_each_epochs_answers_question_by_question():
     }
     with pytest.raises(ValueError):
         dev_scores(metrics, ["d1", "d2"])  # an epoch scored other questions
+
+
+# --- data parallel --------------------------------------------------------------------------------
+
+
+def test_two_processes_train_the_adapter_one_process_does(tiny_model, tmp_path):
+    """Data parallel on CPU (gloo): every step's examples split across the ranks, the gradient
+    averaged over the step's answer tokens of both; without dropout (each rank draws its own masks)
+    the adapter is that of one process up to float rounding, and only this process evaluates."""
+    run = settings(lora_dropout=0.0, dtype="float32")
+    metrics, weights, calls = {}, {}, {}
+    for processes in (1, 2):
+        evaluation = FakeEvaluation()
+        metrics[processes] = finetune(tiny_model, same_examples, run, tmp_path / str(processes), evaluation,
+                                      processes=processes)  # fmt: skip
+        weights[processes] = adapter_weights(tmp_path / str(processes) / "epoch-2" / "adapter")
+        calls[processes] = len(evaluation.calls)
+    assert calls == {1: 2, 2: 2}
+    for key in weights[1]:
+        torch.testing.assert_close(weights[2][key], weights[1][key], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics[2]["train_loss"], metrics[1]["train_loss"], rtol=1e-6)
+    assert sorted(p.name for p in (tmp_path / "2" / "epoch-2" / TRAINER).glob("rng_state*")) == [
+        "rng_state_0.pth",
+        "rng_state_1.pth",
+    ]
+
+
+def test_two_processes_resume_an_interrupted_epoch_as_an_unbroken_run(tiny_model, tmp_path, caplog):
+    """With dropout, so that each rank's random state must come back from the checkpoint."""
+    finetune(tiny_model, same_examples, settings(), tmp_path / "unbroken", FakeEvaluation(), processes=2)
+    shutil.copytree(tmp_path / "unbroken" / "epoch-1", tmp_path / "resumed" / "epoch-1")
+    evaluation = FakeEvaluation(first_epoch=2)
+    with caplog.at_level(logging.INFO, logger="gradual.training"):
+        finetune(tiny_model, same_examples, settings(), tmp_path / "resumed", evaluation, processes=2)
+    assert "resuming after epoch 1" in caplog.text and len(evaluation.calls) == 1
+    assert_same_weights(*(adapter_weights(tmp_path / run / "epoch-2" / "adapter") for run in ("resumed", "unbroken")))
