@@ -70,7 +70,7 @@ def main():
         "--model", required=True, help="a transformers model directory (resources/models/<name>-<id> after a run)"
     )
     parser.add_argument("--examples", type=int, default=128, help="train questions to fine-tune on")
-    parser.add_argument("--dev-questions", type=int, default=80, help="the first this many dev questions score an epoch")
+    parser.add_argument("--dev-questions", type=int, default=80, help="how many dev questions score an epoch")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
