@@ -10,7 +10,8 @@ the later stages use.
 
 Why `Trainer` and not TRL's `SFTTrainer`: the answer-only loss needs nothing but labels of -100 on
 the prompt, which `encode_example` gives with the prompt encoded exactly as the generation backend
-encodes it; SFTTrainer would add a dependency and its own tokenization of prompt and completion.
+encodes it; SFTTrainer (TRL, not installed here) would add a dependency and its own tokenization
+of prompt and completion.
 Why a plan of micro batches (`step_plan`) rather than Trainer's sampler and `group_by_length`: each
 epoch trains on its own examples (a fresh replay draw), possibly of another count, which one Trainer
 epoch over one fixed dataset cannot express; so the whole training is one Trainer epoch whose micro
@@ -310,7 +311,8 @@ class _EpochEnd(TrainerCallback):
             control.should_log = control.should_save = True
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        self.loss = logs.get("loss", math.nan)
+        if "loss" in logs:  # the epoch's (the callback asks for a log at its end only)
+            self.loss = logs["loss"]
 
     def on_save(self, args, state, control, model=None, **kwargs):
         PartialState().wait_for_everyone()  # every rank's random state is in the checkpoint
