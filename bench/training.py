@@ -14,12 +14,14 @@ packaged sample dataset's first `--examples` train questions as `gradual.trainin
 - trainer: `finetune` now, one process;
 - trainer in shuffled order: the same, with micro batches cut in the shuffled order (no sorting by
   length within a step), to see what the sorting gains;
-- trainer, 2 processes: `finetune(processes=2)` (gloo on the CPU), each process on half the threads.
+- trainer on 2 processes: `finetune(processes=2)` (gloo on the CPU), each process on half the threads.
 
 It prints each epoch's train loss (the loop: the mean over the epoch's answer tokens; the Trainer:
 the mean of its steps' losses, each the mean over the step's answer tokens), dev accuracy, seconds
 (evaluation included) and training tokens per second (prompt and answer tokens, padding not
-counted), and the largest difference of each run's last adapter from the loop's.
+counted), and the largest difference of each run's last adapter from the loop's (without dropout by
+default: the loop reseeded dropout every epoch, the Trainer seeds it once, and with 2 processes each
+draws its own masks).
 """
 
 import argparse
@@ -41,7 +43,7 @@ from gradual.matching import is_correct
 from gradual.prompts import PromptFormat
 
 BEFORE_TRAINER = "5944eb9"
-RUNS = ("loop", "trainer", "trainer in shuffled order", "trainer, 2 processes")
+RUNS = ("loop", "trainer", "trainer in shuffled order", "trainer on 2 processes")
 
 
 def loop_module(folder: Path):
@@ -74,6 +76,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--lora-dropout", type=float, default=0.0, help="0: adapters comparable weight by weight")
     parser.add_argument("--batch-size", type=int, default=16, help="examples per optimizer step")
     parser.add_argument("--micro-batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -87,6 +90,7 @@ def main():
         batch_size=args.batch_size,
         micro_batch_size=args.micro_batch_size,
         lora_rank=args.rank,
+        lora_dropout=args.lora_dropout,
         dtype=args.dtype,
     )
     frame, templates = read_entityquestions(SAMPLE_DATASET)
@@ -107,7 +111,7 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.runs.split(","):
             finetune = loop_module(Path(scratch)).finetune if name == "loop" else training.finetune
-            kwargs = {"processes": 2} if name == "trainer, 2 processes" else {}
+            kwargs = {"processes": 2} if name == "trainer on 2 processes" else {}
             if name == "trainer in shuffled order":
                 original, training.step_plan = training.step_plan, shuffled_order(training.step_plan)
             try:
