@@ -1,98 +1,69 @@
-"""Training throughput of the project's LoRA step against a naive padded loop, on the same examples.
+"""Fine-tuning on transformers' Trainer against the hand-written loop it replaced, and on 1 against 2 processes.
 
-    python bench/training.py --model resources/models/smollm2-135m-instruct-<id> --examples 128 --threads 2
-    python bench/training.py --model ... --dtype float32 --loops grouped     # the project's step in float32
+    python bench/training.py --model resources/models/smollm2-135m-instruct-<id> --threads 2
+    python bench/training.py --model ... --runs "trainer,trainer in shuffled order" --dtype float32
 
-The examples are the packaged sample dataset's questions as `gradual.training` trains on them
-(zero-shot prompt, answer line). All three loops see them in the same shuffled order, cut into the
-same optimizer steps and micro batches, with the same LoRA adapter (fresh each time) and AdamW:
+Every run trains the same LoRA adapter (fresh, seeded) with `finetune` on the same examples, the
+packaged sample dataset's first `--examples` train questions as `gradual.training` trains on them
+(zero-shot prompt, answer line), every epoch, and scores the first `--dev-questions` dev questions after each epoch
+(greedy answers through the `hf` backend, any gold answer counts). The runs:
 
-- grouped: the project's step as `finetune` runs it, the step's examples sorted by length into
-  micro batches (`length_grouped`, `accumulate_gradients`);
-- in order: the project's step on micro batches cut in shuffled order, each padded to its longest
-  (what `finetune` did before grouping by length);
-- padded: what a user would write first, every micro batch padded to `--max-length` tokens and the
-  model's own mean loss per micro batch.
+- loop: `finetune` as it was before the Trainer (commit 5944eb9, read from git into a temporary
+  module): the same steps (the same seeded shuffle per epoch, steps sorted by length into micro
+  batches) and the same loss per step;
+- trainer: `finetune` now, one process;
+- trainer in shuffled order: the same, with micro batches cut in the shuffled order (no sorting by
+  length within a step), to see what the sorting gains;
+- trainer on 2 processes: `finetune(processes=2)` (gloo on the CPU), each process on half the threads.
 
-Every loop runs its model in `--dtype` (`auto`, as `finetune` does: bfloat16 where the hardware has
-it), the LoRA weights in float32 as PEFT keeps them. Throughput counts the prompt and answer tokens
-(padding not counted) per second of training; each loop runs one untimed micro batch first. On 2
-threads the command above takes about 3 minutes, most of it in the padded loop. Peak RSS is the process's high-water mark after each loop, so a
-loop's figure covers the loops before it too (they run in the order above).
+It prints each epoch's train loss (the loop: the mean over the epoch's answer tokens; the Trainer:
+the mean of its steps' losses, each the mean over the step's answer tokens), dev accuracy, seconds
+(evaluation included) and training tokens per second (prompt and answer tokens, padding not
+counted), and the largest difference of each run's last adapter from the loop's (without dropout by
+default: the loop reseeded dropout every epoch, the Trainer seeds it once, and with 2 processes each
+draws its own masks).
 """
 
 import argparse
-import resource
-import time
+import importlib.util
+import subprocess
+import tempfile
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from peft import get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from safetensors.torch import load_file
 
-from gradual import SAMPLE_DATASET
-from gradual.accelerator import DTYPES, dtype_name, resolve_dtype
+from gradual import SAMPLE_DATASET, training
+from gradual.accelerator import DTYPES
 from gradual.dataset import prepare, read_entityquestions
+from gradual.generation import GenerationSettings
+from gradual.generation.hf import HFBackend
+from gradual.matching import is_correct
 from gradual.prompts import PromptFormat
-from gradual.training import (
-    TrainingSettings,
-    accumulate_gradients,
-    collate,
-    encode_example,
-    length_grouped,
-    training_examples,
-)
+
+BEFORE_TRAINER = "5944eb9"
+RUNS = ("loop", "trainer", "trainer in shuffled order", "trainer on 2 processes")
 
 
-def sample_examples(tokenizer, count: int, seed: int) -> list[dict[str, torch.Tensor]]:
-    """`count` encoded examples of the sample dataset's questions (all splits, repeated when more
-    are asked for than it has), in a fixed shuffled order."""
-    frame, templates = read_entityquestions(SAMPLE_DATASET)
-    questions = pd.concat(prepare(frame, templates).splits.values(), ignore_index=True)
-    pairs = questions.assign(answer=[answers[0] for answers in questions["answers"]])
-    examples = training_examples(pairs, PromptFormat())
-    encoded = [encode_example(tokenizer, p, t) for p, t in zip(examples["prompt"], examples["target"])]
-    order = np.resize(np.random.default_rng(seed).permutation(len(encoded)), count)
-    return [encoded[i] for i in order]
+def loop_module(folder: Path):
+    """`gradual.training` as of BEFORE_TRAINER, written into `folder` and imported as a module of its own."""
+    path = folder / "training_loop.py"
+    path.write_text(
+        subprocess.run(
+            ["git", "-C", str(Path(__file__).parent), "show", f"{BEFORE_TRAINER}:src/gradual/training.py"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    spec = importlib.util.spec_from_file_location("training_loop", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def padded_backward(model, micro_batches: list[list[dict]], pad_id: int, max_length: int) -> None:
-    """The naive step: every micro batch padded to `max_length`, the mean of the model's loss."""
-    for micro in micro_batches:
-        batch = collate(micro, pad_id)
-        extra = max_length - batch["input_ids"].shape[1]
-        labels = F.pad(batch["labels"], (0, extra), value=-100)
-        loss = model(
-            input_ids=F.pad(batch["input_ids"], (0, extra), value=pad_id),
-            attention_mask=F.pad(batch["attention_mask"], (0, extra), value=0),
-            labels=labels,
-            use_cache=False,
-        ).loss
-        (loss / len(micro_batches)).backward()
-
-
-def in_order(step_examples: list[dict], micro_batch_size: int) -> list[list[dict]]:
-    """Micro batches cut in the shuffled order, a random mix of lengths."""
-    return [step_examples[i : i + micro_batch_size] for i in range(0, len(step_examples), micro_batch_size)]
-
-
-def train_seconds(model_dir, settings: TrainingSettings, examples, backward, cut) -> float:
-    """Seconds for one pass over `examples` with a fresh adapter, after an untimed warm-up micro batch."""
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=resolve_dtype(settings.dtype, "cpu"))
-    model = get_peft_model(model, settings.lora_config()).train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate)
-    steps = [examples[i : i + settings.batch_size] for i in range(0, len(examples), settings.batch_size)]
-
-    backward(model, cut(steps[0], settings.micro_batch_size)[:1])  # warm-up, untimed
-    model.zero_grad(set_to_none=True)
-    started = time.perf_counter()
-    for step in steps:
-        backward(model, cut(step, settings.micro_batch_size))
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return time.perf_counter() - started
+def shuffled_order(step_plan):
+    """`step_plan` with every example of the same length: the sort keeps the shuffled order."""
+    return lambda lengths, *args: step_plan({k: [0] * len(v) for k, v in lengths.items()}, *args)
 
 
 def main():
@@ -100,58 +71,66 @@ def main():
     parser.add_argument(
         "--model", required=True, help="a transformers model directory (resources/models/<name>-<id> after a run)"
     )
-    parser.add_argument("--examples", type=int, default=128)
-    parser.add_argument("--rank", type=int, default=64, help="LoRA rank")
-    parser.add_argument("--batch-size", type=int, default=32, help="examples per optimizer step")
-    parser.add_argument("--micro-batch-size", type=int, default=8)
-    parser.add_argument("--max-length", type=int, default=64, help="the padded loop's fixed width in tokens")
+    parser.add_argument("--examples", type=int, default=128, help="train questions to fine-tune on")
+    parser.add_argument("--dev-questions", type=int, default=80, help="how many dev questions score an epoch")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rank", type=int, default=16, help="LoRA rank")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--lora-dropout", type=float, default=0.0, help="0: adapters comparable weight by weight")
+    parser.add_argument("--batch-size", type=int, default=16, help="examples per optimizer step")
+    parser.add_argument("--micro-batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--dtype", default="auto", choices=DTYPES, help="the model's dtype (model.compute_dtype)")
-    parser.add_argument("--loops", default="grouped,in order,padded", help="which loops to run, comma-separated")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"which runs, comma-separated, of: {', '.join(RUNS)}")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings = TrainingSettings(
-        epochs=1,
-        learning_rate=1e-4,
+    settings = training.TrainingSettings(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
         batch_size=args.batch_size,
         micro_batch_size=args.micro_batch_size,
         lora_rank=args.rank,
+        lora_dropout=args.lora_dropout,
         dtype=args.dtype,
     )
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    examples = sample_examples(tokenizer, args.examples, settings.seed)
-    lengths = [len(example["input_ids"]) for example in examples]
-    if max(lengths) > args.max_length:
-        parser.error(f"--max-length {args.max_length} is shorter than the longest example, {max(lengths)} tokens")
-    tokens = sum(lengths)
-    print(
-        f"{len(examples)} examples, {tokens} tokens ({min(lengths)}-{max(lengths)} each), {args.threads} threads, "
-        f"model in {dtype_name(resolve_dtype(args.dtype, 'cpu'))}"
-    )
+    frame, templates = read_entityquestions(SAMPLE_DATASET)
+    splits = prepare(frame, templates).splits
+    train = splits["train"].head(args.examples)
+    pairs = train.assign(answer=[answers[0] for answers in train["answers"]])
+    examples = training.training_examples(pairs, PromptFormat())
+    dev = splits["dev"].head(args.dev_questions)
+    dev_prompts = [PromptFormat().query(question) for question in dev["question"]]
 
-    def project_step(model, micro_batches):
-        accumulate_gradients(model, micro_batches, pad_id, torch.device("cpu"))
+    def evaluate(model, tokenizer):
+        backend = HFBackend.from_model(model, tokenizer, GenerationSettings(max_new_tokens=16, n_samples=1))
+        answers = backend.greedy(dev_prompts)
+        return {"dev_accuracy": sum(map(is_correct, answers, dev["answers"])) / len(dev)}
 
-    def padded_step(model, micro_batches):
-        padded_backward(model, micro_batches, pad_id, args.max_length)
-
-    loops = {
-        "grouped": (project_step, length_grouped),
-        "in order": (project_step, in_order),
-        "padded": (padded_step, in_order),
-    }
-    rows = []
-    for name in args.loops.split(","):
-        backward, cut = loops[name]
-        seconds = train_seconds(args.model, settings, examples, backward, cut)
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        rows.append({"loop": name, "seconds": seconds, "tokens_per_s": tokens / seconds, "peak_rss_mb": peak_mb})
-    table = pd.DataFrame(rows).set_index("loop")
-    print(table.round(1).to_string())
-    for baseline in [name for name in ("padded", "in order") if name in table.index and "grouped" in table.index]:
-        ratio = table.loc["grouped", "tokens_per_s"] / table.loc[baseline, "tokens_per_s"]
-        print(f"grouped / {baseline}: {ratio:.2f}x tokens/s")
+    print(f"{len(examples)} examples, {len(dev)} dev questions, {args.threads} threads, {settings}")
+    frames, adapters = [], {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in args.runs.split(","):
+            finetune = loop_module(Path(scratch)).finetune if name == "loop" else training.finetune
+            kwargs = {"processes": 2} if name == "trainer on 2 processes" else {}
+            if name == "trainer in shuffled order":
+                original, training.step_plan = training.step_plan, shuffled_order(training.step_plan)
+            try:
+                folder = Path(scratch) / name
+                metrics = finetune(args.model, lambda epoch: examples, settings, folder, evaluate, **kwargs)
+            finally:
+                if name == "trainer in shuffled order":
+                    training.step_plan = original
+            frames.append(metrics[training.METRIC_COLUMNS].drop(columns="test_accuracy").assign(run=name))
+            adapters[name] = load_file(folder / f"epoch-{args.epochs}" / "adapter" / "adapter_model.safetensors")
+    table = pd.concat(frames).set_index(["run", "epoch"])
+    print(table.round(4).to_string())
+    print(table.groupby("run", sort=False)[["seconds"]].sum().round(1).to_string())
+    if "loop" in adapters:
+        for name, weights in adapters.items():
+            if name != "loop":
+                largest = max((weights[key] - adapters["loop"][key]).abs().max().item() for key in weights)
+                scale = max(adapters["loop"][key].abs().max().item() for key in weights)
+                print(f"{name}: last adapter differs from the loop's by at most {largest:.3g} (weights to {scale:.3g})")
 
 
 if __name__ == "__main__":

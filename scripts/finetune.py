@@ -67,7 +67,10 @@ with job_log(snakemake.log[0]):
     }
     init_adapter = inputs.get("init_adapter")
     model = folder_of(inputs.model)
-    metrics = finetune(model, epoch_pairs, settings, params.checkpoints, evaluate, init_adapter, context)
+    # Data parallel over the job's GPUs, one process each; on the CPU, or with one GPU, one process.
+    gpus = int(snakemake.resources.get("gpu", 0))
+    processes = gpus if torch.cuda.is_available() and gpus > 1 else 1
+    metrics = finetune(model, epoch_pairs, settings, params.checkpoints, evaluate, init_adapter, context, processes)
     best_epoch = select_best_epoch(metrics, settings.selection_split)
     logging.info("best epoch by %s accuracy: %d", settings.selection_split, best_epoch)
     shutil.copytree(best_adapter(params.checkpoints, metrics, settings.selection_split), snakemake.output.adapter)

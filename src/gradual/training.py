@@ -1,4 +1,5 @@
-"""LoRA fine-tuning in epochs, with a checkpoint after every epoch and resume after a killed job.
+"""LoRA fine-tuning in epochs on transformers' `Trainer`, with a checkpoint after every epoch, resume
+after a killed job, and data parallel training over several processes.
 
 Each example is a prompt (the question as the generation backend sees it, zero exemplars)
 and a target (the answer line): the loss covers the target tokens only. Every epoch draws its
@@ -7,29 +8,48 @@ epoch the caller's `evaluate` measures dev accuracy, and test accuracy where som
 epoch (`gradual.stages.epoch_splits`); the epoch that is best on the configured split is the one
 the later stages use.
 
-A checkpoint `checkpoint_dir/epoch-{k}/` holds `adapter/` (PEFT format, loadable by
-`PeftModel.from_pretrained` and vLLM), `state.pt` (optimizer, scheduler, step, settings),
-`metrics.json` (that epoch's row), `key.json` (what the training was, see `training_key`) and,
-last, an empty `complete`. It is written into a hidden folder and renamed into place, so a
-folder without `complete` is never a finished epoch.
+Why `Trainer` and not TRL's `SFTTrainer`: the answer-only loss needs nothing but labels of -100 on
+the prompt, which `encode_example` gives with the prompt encoded exactly as the generation backend
+encodes it; SFTTrainer (TRL, not installed here) would add a dependency and its own tokenization
+of prompt and completion.
+Why a plan of micro batches (`step_plan`) rather than Trainer's sampler and `group_by_length`: each
+epoch trains on its own examples (a fresh replay draw), possibly of another count, which one Trainer
+epoch over one fixed dataset cannot express; so the whole training is one Trainer epoch whose micro
+batches the plan lays out epoch after epoch, and a callback (`_EpochEnd`) marks the epochs' ends.
+Trainer's `group_by_length` sorts across steps, changing which examples make a step; the plan sorts
+within a step only, as before, which leaves each step's gradient as it is.
+
+A checkpoint `checkpoint_dir/epoch-{k}/` holds `trainer/` (the Trainer's checkpoint of the step that
+ended epoch k: adapter, optimizer, scheduler, random states, trainer state), `adapter/` (the adapter
+alone, in PEFT format, loadable by `PeftModel.from_pretrained` and vLLM; hard links to the files in
+`trainer/`), `metrics.json` (that epoch's row), `key.json` (what the training was, see
+`training_key`) and, last, an empty `complete`. The Trainer writes `checkpoint-{step}`, which rank 0
+moves into a hidden `.epoch-{k}` and completes there, then renames into place, so a folder without
+`complete` is never a finished epoch.
 """
 
 import json
 import logging
 import math
 import os
+import pickle
 import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
+from accelerate.state import AcceleratorState, PartialState
+from transformers import Trainer, TrainerCallback
 
 from gradual.accelerator import DTYPES, device_and_dtype, dtype_name
 from gradual.config import DEFAULTS
@@ -43,11 +63,16 @@ SPLITS = ("dev", "test")
 EXAMPLE_COLUMNS = ["question_id", "prompt", "target"]
 METRIC_COLUMNS = ["epoch", "train_loss", "dev_accuracy", "test_accuracy", "seconds", "train_tokens_per_second"]
 DEV_CORRECT = "dev_correct"  # an epoch's 0/1 per dev question, kept with its checkpoint
-# What a checkpoint's metrics hold; in the key, so checkpoints made before they held DEV_CORRECT
-# are trained again rather than resumed without it.
-CHECKPOINT_CONTENT = "metrics with per-question dev scores"
+# What a checkpoint holds; in the key, so checkpoints of an older format (the hand-written loop's, or
+# metrics without DEV_CORRECT) are trained again rather than resumed.
+CHECKPOINT_CONTENT = "Trainer checkpoints, metrics with per-question dev scores"
 COMPLETE = "complete"
 KEY = "key.json"
+ADAPTER = "adapter"
+TRAINER = "trainer"  # an epoch's Trainer checkpoint, within its folder
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+# How long the other ranks wait at a collective while rank 0 evaluates an epoch (seconds)
+EVALUATION_TIMEOUT = 6 * 3600
 
 log = logging.getLogger(__name__)
 
@@ -147,36 +172,6 @@ def collate(examples: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, t
     return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
 
 
-def length_grouped(step_examples: list[dict[str, torch.Tensor]], micro_batch_size: int) -> list[list[dict]]:
-    """One optimizer step's examples sorted by length and cut into micro batches, so a micro batch
-    pads its short examples only up to others of about their length, not to the step's longest.
-    The step's gradient does not depend on the grouping (see `accumulate_gradients`)."""
-    ordered = sorted(step_examples, key=lambda example: len(example["input_ids"]))
-    return [ordered[start : start + micro_batch_size] for start in range(0, len(ordered), micro_batch_size)]
-
-
-class StepTotals(NamedTuple):
-    loss_sum: float  # cross-entropy summed over the step's answer tokens
-    answer_tokens: int
-    tokens: int  # prompt and answer tokens, padding not counted
-
-
-def accumulate_gradients(model, micro_batches: list[list[dict]], pad_id: int, device: torch.device) -> StepTotals:
-    """Backward pass of one optimizer step, micro batch by micro batch (the optimizer step is the
-    caller's). Each micro batch adds its summed token loss divided by the step's answer-token count,
-    so the accumulated gradient is that of the mean over the step's answer tokens, however the
-    examples are split into micro batches and in whatever order."""
-    examples = [example for micro in micro_batches for example in micro]
-    answer_tokens = sum(int((example["labels"] != -100).sum()) for example in examples)
-    loss_sum = 0.0
-    for micro in micro_batches:
-        batch = {name: tensor.to(device) for name, tensor in collate(micro, pad_id).items()}
-        token_loss = _summed_token_loss(model, batch)
-        (token_loss / answer_tokens).backward()
-        loss_sum += token_loss.item()
-    return StepTotals(loss_sum, answer_tokens, sum(len(example["input_ids"]) for example in examples))
-
-
 def select_best_epoch(metrics: pd.DataFrame, selection_split: str) -> int:
     """The epoch with the highest `{selection_split}_accuracy`; ties go to the earliest epoch."""
     if selection_split not in SPLITS:
@@ -201,7 +196,7 @@ def dev_scores(metrics: pd.DataFrame, question_ids: list[str]) -> pd.DataFrame:
 
 def best_adapter(checkpoint_dir: str | Path, metrics: pd.DataFrame, selection_split: str) -> Path:
     """The adapter folder of the best epoch."""
-    return Path(checkpoint_dir) / f"epoch-{select_best_epoch(metrics, selection_split)}" / "adapter"
+    return Path(checkpoint_dir) / f"epoch-{select_best_epoch(metrics, selection_split)}" / ADAPTER
 
 
 def finetune(
@@ -212,6 +207,7 @@ def finetune(
     evaluate: Callable[..., dict[str, float]],
     init_adapter: str | Path | None = None,
     context: dict[str, str] | None = None,
+    processes: int = 1,
 ) -> pd.DataFrame:
     """Train a LoRA adapter for `settings.epochs` epochs; returns one metrics row per epoch
     (the METRIC_COLUMNS, then any other key `evaluate` returns).
@@ -220,119 +216,299 @@ def finetune(
     every epoch 1..epochs before training, since the schedule's length depends on all of them.
     Examples whose prompt + target exceed `max_length` tokens are dropped (the count is logged).
 
-    Loss scaling: one optimizer step per `batch_size` examples, the loss of a step being the mean
-    over the answer tokens of all its examples (each micro batch contributes its summed token loss
-    divided by the step's answer-token count), so micro batching does not change the gradient. The
-    shuffle decides which examples make a step; within a step they are grouped by length into micro
-    batches (`length_grouped`), which spares padding and leaves the step's gradient as it is.
-    `train_loss` is the same token mean over the whole epoch. `seconds` is the epoch's wall time,
-    evaluation included; `train_tokens_per_second` counts the prompt and answer tokens (not padding)
-    per second of training alone (forward, backward and optimizer steps, no evaluation).
+    One optimizer step per `batch_size` examples, its loss the mean over the answer tokens of all its
+    examples (the Trainer's token-normalised gradient accumulation, across processes too), so neither
+    micro batching nor the number of processes changes the gradient (see `step_plan`). `train_loss` is
+    the mean of the epoch's step losses. `seconds` is the epoch's wall time, evaluation included;
+    `train_tokens_per_second` counts the prompt and answer tokens (not padding) per second of training
+    alone. `processes` > 1 trains data parallel (`torch.distributed`: NCCL on GPUs, one each, gloo on
+    CPU); this process is rank 0, the one that evaluates and writes the checkpoints.
 
     Checkpoints in `checkpoint_dir` are resumed only when they belong to exactly this training:
     the same key (`training_key`: settings, every epoch's examples, starting adapter, and the
-    caller's `context`, digests of what `evaluate` and the model depend on). Then the newest
-    complete epoch's adapter, optimizer and scheduler are loaded and only the later epochs are
-    trained; otherwise the checkpoints are removed, the log says which parts of the key changed,
+    caller's `context`, digests of what `evaluate` and the model depend on). Then the Trainer resumes
+    from the newest complete epoch (adapter, optimizer, scheduler, random state) and trains only the
+    later epochs; otherwise the checkpoints are removed, the log says which parts of the key changed,
     and training starts over.
     """
-    from peft import PeftModel, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_cosine_schedule_with_warmup
-
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    device, dtype = device_and_dtype(settings.dtype)
+    _, dtype = device_and_dtype(settings.dtype)
     settings = replace(settings, dtype=dtype_name(dtype))  # the key holds the dtype `auto` stood for here
     examples_by_epoch = {k: epoch_pairs(k) for k in range(1, settings.epochs + 1)}
     key = training_key(settings, examples_by_epoch, init_adapter, context or {})
-    done, state = _resume_point(checkpoint_dir, settings.epochs, key)
+    done = _resume_point(checkpoint_dir, settings.epochs, key)
     rows = [json.loads((checkpoint_dir / f"epoch-{k}" / "metrics.json").read_text()) for k in range(1, done + 1)]
     if done == settings.epochs:
         log.info("all %d epochs already trained in %s", settings.epochs, checkpoint_dir)
         return _metrics_frame(rows)
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    epochs = {k: _encode_epoch(tokenizer, pairs, k, settings.max_length) for k, pairs in examples_by_epoch.items()}
-    steps = {k: math.ceil(len(examples) / settings.batch_size) for k, examples in epochs.items()}
-    total_steps = sum(steps.values())
-
-    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
-    torch.manual_seed(stable_seed(settings.seed, "init"))
     if done:
         log.info("resuming after epoch %d", done)
-        model = PeftModel.from_pretrained(base, str(checkpoint_dir / f"epoch-{done}" / "adapter"), is_trainable=True)
-    elif init_adapter is not None:
-        log.info("starting from adapter %s", init_adapter)
-        model = PeftModel.from_pretrained(base, str(init_adapter), is_trainable=True)
-    else:
-        model = get_peft_model(base, settings.lora_config())
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    log.info("%d trainable parameters on %s, model in %s", sum(p.numel() for p in trainable), device, settings.dtype)
-
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, round(settings.warmup_ratio * total_steps), total_steps)
-    global_step = 0
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        global_step = state["global_step"]
-
-    model.train()
-    remaining = sum(steps[k] for k in range(done + 1, settings.epochs + 1))
-    with tqdm(total=remaining, desc="training", unit="step", mininterval=5) as progress:
-        for epoch in range(done + 1, settings.epochs + 1):
-            started = time.monotonic()
-            torch.manual_seed(stable_seed(settings.seed, "dropout", epoch))  # a resumed run draws as an unbroken one
-            shuffle = np.random.default_rng(stable_seed(settings.seed, "train-epoch", epoch))
-            examples = [epochs[epoch][i] for i in shuffle.permutation(len(epochs[epoch]))]
-            loss_sum, answer_tokens, tokens = 0.0, 0, 0
-            for start in range(0, len(examples), settings.batch_size):
-                micro_batches = length_grouped(examples[start : start + settings.batch_size], settings.micro_batch_size)
-                step = accumulate_gradients(model, micro_batches, tokenizer.pad_token_id, device)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                global_step += 1
-                loss_sum += step.loss_sum
-                answer_tokens += step.answer_tokens
-                tokens += step.tokens
-                progress.update(1)
-                progress.set_postfix(epoch=epoch, loss=f"{loss_sum / max(answer_tokens, 1):.4f}", refresh=False)
-            training_seconds = time.monotonic() - started
-
-            model.eval()
-            scores = evaluate(model, tokenizer)
-            model.train()
-            row = {
-                "epoch": epoch,
-                "train_loss": loss_sum / answer_tokens,
-                "dev_accuracy": float(scores["dev_accuracy"]),
-                "test_accuracy": float(scores.get("test_accuracy", math.nan)),  # NaN: not scored per epoch
-                "seconds": time.monotonic() - started,
-                "train_tokens_per_second": tokens / training_seconds,
-            }
-            row.update({name: _plain(value) for name, value in scores.items() if name not in row})
-            _save_epoch(checkpoint_dir, epoch, model, optimizer, scheduler, global_step, settings, key, row)
-            rows.append(row)
-            accuracies = ", ".join(
-                f"{split} accuracy {row[f'{split}_accuracy']:.4f}" for split in SPLITS if f"{split}_accuracy" in scores
-            )
-            log.info(
-                "epoch %d: train loss %.4f, %s, %.1f s, %.0f training tokens/s",
-                epoch, row["train_loss"], accuracies, row["seconds"], row["train_tokens_per_second"],
-            )  # fmt: skip
+    job = _Job(Path(model_dir), examples_by_epoch, settings, checkpoint_dir, init_adapter, key, done, processes)
+    rows += job.run(evaluate) if processes == 1 else _data_parallel(job, evaluate)
     return _metrics_frame(rows)
 
 
-def _summed_token_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy summed over the answer tokens of a micro batch (each label predicted from the
-    tokens before it)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-    logits = logits[:, :-1, :].float()
-    labels = batch["labels"][:, 1:]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum")
+def step_plan(
+    lengths: dict[int, list[int]], batch_size: int, slots: int, seed: int
+) -> tuple[list[list[int]], list[int]]:
+    """Micro batches of indices into the epochs' examples laid end to end (epoch 1's first), and the
+    number of optimizer steps done at the end of each epoch.
+
+    Epoch k's examples are shuffled with a seed of its own and cut into steps of `batch_size`; a step
+    is sorted by length and dealt into exactly `slots` (micro batches per process times processes)
+    contiguous micro batches, so a micro batch pads only to examples of about its length. A slot a short
+    step cannot fill holds index -1, which `_Examples` reads as an example without labels: no loss, no
+    gradient. The Trainer divides every micro batch's summed loss by the step's answer-token count, so a
+    step's gradient is the same in any split."""
+    micro_batches, ends, offset = [], [], 0
+    for epoch in sorted(lengths):
+        order = offset + np.random.default_rng(stable_seed(seed, "train-epoch", epoch)).permutation(len(lengths[epoch]))
+        for start in range(0, len(order), batch_size):
+            step = sorted(order[start : start + batch_size].tolist(), key=lambda i: lengths[epoch][i - offset])
+            micro_batches += [chunk.tolist() or [-1] for chunk in np.array_split(np.array(step, dtype=int), slots)]
+        ends.append(len(micro_batches) // slots)
+        offset += len(lengths[epoch])
+    return micro_batches, ends
+
+
+class _Examples(torch.utils.data.Dataset):
+    """Encoded examples; index -1 is the first one with every label masked (see `step_plan`)."""
+
+    def __init__(self, examples: list[dict[str, torch.Tensor]]):
+        self.examples = examples
+
+    def __len__(self):
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index >= 0:
+            return self.examples[index]
+        return {**self.examples[0], "labels": torch.full_like(self.examples[0]["labels"], -100)}
+
+
+class _PlannedTrainer(Trainer):
+    """A Trainer that draws its micro batches from a fixed plan (`step_plan`) instead of a sampler."""
+
+    def __init__(self, *args, plan: list[list[int]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plan = plan
+
+    def get_train_dataloader(self) -> torch.utils.data.DataLoader:
+        loader = torch.utils.data.DataLoader(self.train_dataset, batch_sampler=self.plan, collate_fn=self.data_collator)
+        return self.accelerator.prepare(loader)
+
+
+class _EpochEnd(TrainerCallback):
+    """At the last step of each epoch: log its loss and save a checkpoint; then rank 0 evaluates, and
+    completes the Trainer's `checkpoint-{step}` into `epoch-{k}` (see the module docstring)."""
+
+    def __init__(self, ends: dict[int, int], tokens: dict[int, int], job: "_Job", tokenizer, evaluate):
+        self.ends, self.tokens, self.job, self.tokenizer, self.evaluate = ends, tokens, job, tokenizer, evaluate
+        self.rows = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in self.ends:
+            self.training_seconds = time.monotonic() - self.started
+            control.should_log = control.should_save = True
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if "loss" in logs:  # the epoch's (the callback asks for a log at its end only)
+            self.loss = logs["loss"]
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        PartialState().wait_for_everyone()  # every rank's random state is in the checkpoint
+        if state.is_world_process_zero:
+            saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            self._complete(self.ends[state.global_step], saved, model)
+        self.started = time.monotonic()
+
+    def _complete(self, epoch: int, saved: Path, model) -> None:
+        model.eval()
+        scores = self.evaluate(model, self.tokenizer)
+        model.train()
+        row = {
+            "epoch": epoch,
+            "train_loss": self.loss,
+            "dev_accuracy": float(scores["dev_accuracy"]),
+            "test_accuracy": float(scores.get("test_accuracy", math.nan)),  # NaN: not scored per epoch
+            "seconds": time.monotonic() - self.started,
+            "train_tokens_per_second": self.tokens[epoch] / self.training_seconds,
+        }
+        row.update({name: _plain(value) for name, value in scores.items() if name not in row})
+        partial = self.job.checkpoint_dir / f".epoch-{epoch}"
+        partial.mkdir()
+        os.replace(saved, partial / TRAINER)
+        (partial / ADAPTER).mkdir()
+        for name in ADAPTER_FILES:  # the adapter alone, for `best_adapter` and vLLM: links, not copies
+            os.link(partial / TRAINER / name, partial / ADAPTER / name)
+        (partial / "metrics.json").write_text(json.dumps(row, indent=2) + "\n")
+        (partial / KEY).write_text(json.dumps(self.job.key, indent=2) + "\n")
+        (partial / COMPLETE).touch()
+        os.replace(partial, self.job.checkpoint_dir / f"epoch-{epoch}")
+        self.rows.append(row)
+        accuracies = ", ".join(
+            f"{split} accuracy {row[f'{split}_accuracy']:.4f}" for split in SPLITS if f"{split}_accuracy" in scores
+        )
+        log.info(
+            "epoch %d: train loss %.4f, %s, %.1f s, %.0f training tokens/s",
+            epoch, row["train_loss"], accuracies, row["seconds"], row["train_tokens_per_second"],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One training, as every process of it runs it (picklable, for the spawned ranks)."""
+
+    model_dir: Path
+    examples_by_epoch: dict[int, pd.DataFrame]
+    settings: TrainingSettings
+    checkpoint_dir: Path
+    init_adapter: str | Path | None
+    key: dict[str, str]
+    done: int  # epochs already trained: resume from `epoch-{done}`
+    processes: int
+
+    def run(self, evaluate: Callable | None) -> list[dict]:
+        """Train the epochs after `done` in this process (one rank of `processes`); the new epochs'
+        metrics rows on rank 0, which alone evaluates."""
+        from peft import PeftModel, get_peft_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+
+        AcceleratorState._reset_state(reset_partial_state=True)  # read this process's rank afresh
+        settings = self.settings
+        device, dtype = device_and_dtype(settings.dtype)
+        tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        encoded = {
+            k: _encode_epoch(tokenizer, pairs, k, settings.max_length) for k, pairs in self.examples_by_epoch.items()
+        }
+        accumulation = math.ceil(settings.batch_size / (settings.micro_batch_size * self.processes))
+        lengths = {k: [len(example["input_ids"]) for example in examples] for k, examples in encoded.items()}
+        plan, ends = step_plan(lengths, settings.batch_size, accumulation * self.processes, settings.seed)
+
+        base = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype)
+        base.config.use_cache = False  # training; generation asks for its cache itself
+        torch.manual_seed(stable_seed(settings.seed, "init"))
+        if self.init_adapter is not None:
+            log.info("starting from adapter %s", self.init_adapter)
+            model = PeftModel.from_pretrained(base, str(self.init_adapter), is_trainable=True)
+        else:
+            model = get_peft_model(base, settings.lora_config())
+        args = TrainingArguments(
+            output_dir=str(self.checkpoint_dir),
+            use_cpu=device == "cpu",
+            seed=stable_seed(settings.seed, "dropout"),
+            per_device_train_batch_size=settings.micro_batch_size,
+            gradient_accumulation_steps=accumulation,
+            max_steps=ends[-1],
+            learning_rate=settings.learning_rate,
+            weight_decay=settings.weight_decay,
+            optim="adamw_torch",
+            lr_scheduler_type="cosine",
+            warmup_steps=round(settings.warmup_ratio * ends[-1]),
+            max_grad_norm=0.0,  # no clipping
+            logging_strategy="no",  # the callback asks for a log and a checkpoint at each epoch's end
+            save_strategy="no",
+            report_to="none",
+            remove_unused_columns=False,
+            ddp_find_unused_parameters=False,
+            ddp_timeout=EVALUATION_TIMEOUT,
+            disable_tqdm=PartialState().process_index > 0,
+        )
+        callback = _EpochEnd(
+            {step: epoch for epoch, step in enumerate(ends, 1)},
+            {k: sum(lengths[k]) for k in lengths},
+            self,
+            tokenizer,
+            evaluate,
+        )
+        trainer = _PlannedTrainer(
+            model=model,
+            args=args,
+            train_dataset=_Examples([example for k in sorted(encoded) for example in encoded[k]]),
+            data_collator=partial(collate, pad_id=tokenizer.pad_token_id),
+            callbacks=[callback],
+            plan=plan,
+        )
+        log.info("%d trainable parameters on %s, model in %s", trainer.get_num_trainable_parameters(), device, dtype)
+        resume = self.checkpoint_dir / f"epoch-{self.done}" / TRAINER if self.done else None
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        return callback.rows
+
+
+def _data_parallel(job: _Job, evaluate: Callable) -> list[dict]:
+    """Run `job` on `job.processes` ranks: this process is rank 0, the others are fresh interpreters
+    (not forked, and not `multiprocessing`'s spawn, which would re-run the caller's script, a Snakemake
+    one included); each takes its share of the CPU threads."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    threads = torch.get_num_threads()
+    world = {
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(job.processes),
+        "OMP_NUM_THREADS": str(max(1, threads // job.processes)),  # each rank's share (accelerate reads it too)
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        spec = Path(scratch) / "job.pickle"
+        spec.write_bytes(pickle.dumps(job))
+        command = [sys.executable, "-c", f"from gradual.training import _rank; _rank({str(spec)!r})"]
+        workers = [
+            subprocess.Popen(command, env=os.environ | _rank_environment(rank, world))
+            for rank in range(1, job.processes)
+        ]
+        try:
+            with _as_rank(0, world, threads):
+                rows = job.run(evaluate)
+            failed = [rank for rank, worker in enumerate(workers, 1) if worker.wait() != 0]
+            if failed:
+                raise RuntimeError(f"training rank(s) {failed} failed; see the log above")
+            return rows
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+
+
+def _rank(spec: str) -> None:
+    """A rank other than 0, in its own interpreter (see `_data_parallel`)."""
+    job = pickle.loads(Path(spec).read_bytes())
+    try:
+        job.run(evaluate=None)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _rank_environment(rank: int, world: dict[str, str]) -> dict[str, str]:
+    return world | {"RANK": str(rank), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": world["WORLD_SIZE"]}
+
+
+@contextmanager
+def _as_rank(rank: int, world: dict[str, str], threads: int):
+    """This process as `rank` of the job's process group, for the duration."""
+    rank_env = _rank_environment(rank, world)
+    saved = {name: os.environ.get(name) for name in rank_env}
+    os.environ.update(rank_env)
+    torch.set_num_threads(int(world["OMP_NUM_THREADS"]))
+    try:
+        yield
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        AcceleratorState._reset_state(reset_partial_state=True)
+        torch.set_num_threads(threads)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _encode_epoch(tokenizer, pairs: pd.DataFrame, epoch: int, max_length: int) -> list[dict[str, torch.Tensor]]:
@@ -371,12 +547,12 @@ def training_key(
     }
 
 
-def _resume_point(checkpoint_dir: Path, epochs: int, key: dict[str, str]) -> tuple[int, dict | None]:
-    """The last epoch k such that epochs 1..k are complete and trained with `key`, and its training
-    state (None when k = 0). Unfinished folders (no `complete` marker, or a write interrupted before
-    its rename) are removed; so are all checkpoints when they belong to another training."""
+def _resume_point(checkpoint_dir: Path, epochs: int, key: dict[str, str]) -> int:
+    """The last epoch k such that epochs 1..k are complete and trained with `key`. Unfinished
+    folders (the Trainer's checkpoint or an epoch folder being completed, an epoch without `complete`)
+    are removed; so are all checkpoints when they belong to another training."""
     for folder in checkpoint_dir.iterdir():
-        unfinished = folder.name.startswith(".epoch-") or (
+        unfinished = folder.name.startswith(("checkpoint-", ".epoch-")) or (
             folder.name.startswith("epoch-") and not (folder / COMPLETE).is_file()
         )
         if folder.is_dir() and unfinished:
@@ -384,7 +560,7 @@ def _resume_point(checkpoint_dir: Path, epochs: int, key: dict[str, str]) -> tup
             shutil.rmtree(folder)
     complete = sorted(int(p.name.removeprefix("epoch-")) for p in checkpoint_dir.glob("epoch-*"))
     if not complete:
-        return 0, None
+        return 0
     saved_key = _saved_key(checkpoint_dir / f"epoch-{complete[-1]}")
     changed = [name for name in sorted(key.keys() | saved_key.keys()) if key.get(name) != saved_key.get(name)]
     if changed:
@@ -395,45 +571,19 @@ def _resume_point(checkpoint_dir: Path, epochs: int, key: dict[str, str]) -> tup
         )
         for folder in checkpoint_dir.glob("epoch-*"):
             shutil.rmtree(folder)
-        return 0, None
+        return 0
     done = 0
     while done + 1 in complete and done < epochs:
         done += 1
-    if done == 0:
-        return 0, None
-    log.info("epochs 1-%d already trained with the same key in %s", done, checkpoint_dir)
-    state = torch.load(checkpoint_dir / f"epoch-{done}" / "state.pt", map_location="cpu", weights_only=True)
-    return done, state
+    if done:
+        log.info("epochs 1-%d already trained with the same key in %s", done, checkpoint_dir)
+    return done
 
 
 def _saved_key(folder: Path) -> dict[str, str]:
     """The key an epoch was trained with; checkpoints from before keys were kept have none."""
     path = folder / KEY
     return json.loads(path.read_text()) if path.is_file() else {"key": "missing"}
-
-
-def _save_epoch(
-    checkpoint_dir: Path, epoch: int, model, optimizer, scheduler, global_step: int, settings, key: dict, row: dict
-) -> None:
-    final = checkpoint_dir / f"epoch-{epoch}"
-    partial = checkpoint_dir / f".epoch-{epoch}.partial"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir()
-    model.save_pretrained(partial / "adapter")
-    state = {
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "global_step": global_step,
-        "settings": asdict(settings),
-    }
-    torch.save(state, partial / "state.pt")
-    (partial / "metrics.json").write_text(json.dumps(row, indent=2) + "\n")
-    (partial / KEY).write_text(json.dumps(key, indent=2) + "\n")
-    (partial / COMPLETE).touch()
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(partial, final)
 
 
 def _plain(value):

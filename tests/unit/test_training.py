@@ -5,10 +5,11 @@ import logging
 import math
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict
+from peft import PeftModel, get_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -20,14 +21,14 @@ from gradual.prompts import PromptFormat
 from gradual.training import (
     CHECKPOINT_CONTENT,
     METRIC_COLUMNS,
+    TRAINER,
     TrainingSettings,
-    accumulate_gradients,
     best_adapter,
     collate,
     encode_example,
     finetune,
-    length_grouped,
     select_best_epoch,
+    step_plan,
     training_examples,
 )
 
@@ -79,6 +80,10 @@ def same_examples(epoch: int) -> pd.DataFrame:
 
 def adapter_weights(folder):
     return load_file(folder / "adapter_model.safetensors")
+
+
+def global_step(checkpoint) -> int:
+    return json.loads((checkpoint / "trainer" / "trainer_state.json").read_text())["global_step"]
 
 
 def assert_same_weights(a: dict, b: dict) -> None:
@@ -207,12 +212,13 @@ def test_finetune_trains_evaluates_and_checkpoints_every_epoch(two_epochs):
     assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch-1", "epoch-2"]
     for epoch in (1, 2):
         folder = checkpoints / f"epoch-{epoch}"
-        assert sorted(p.name for p in folder.iterdir()) == [
-            "adapter",
-            "complete",
-            "key.json",
-            "metrics.json",
-            "state.pt",
+        assert sorted(p.name for p in folder.iterdir()) == ["adapter", "complete", "key.json", "metrics.json", TRAINER]
+        assert {"trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth", "adapter_model.safetensors"} <= {
+            p.name for p in (folder / "trainer").iterdir()
+        }
+        assert sorted(p.name for p in (folder / "adapter").iterdir()) == [
+            "adapter_config.json",
+            "adapter_model.safetensors",
         ]
         assert (folder / "complete").read_bytes() == b""
         config = json.loads((folder / "adapter" / "adapter_config.json").read_text())
@@ -221,8 +227,7 @@ def test_finetune_trains_evaluates_and_checkpoints_every_epoch(two_epochs):
         targets = config["target_modules"]
         assert {name.rsplit(".", 1)[-1] for name in targets} == LINEAR and len(targets) == 2 * len(LINEAR)
         assert json.loads((folder / "metrics.json").read_text()) == metrics.iloc[epoch - 1].to_dict()
-        state = torch.load(folder / "state.pt", weights_only=True)
-        assert state["global_step"] == 2 * epoch  # six examples in batches of four: two steps an epoch
+        assert global_step(folder) == 2 * epoch  # six examples in batches of four: two steps an epoch
     first, second = (adapter_weights(checkpoints / f"epoch-{k}" / "adapter") for k in (1, 2))
     assert first.keys() == second.keys() and all(not torch.equal(first[k], second[k]) for k in first)
 
@@ -239,34 +244,18 @@ def test_micro_batching_does_not_change_the_steps(tiny_model, tmp_path):
         torch.testing.assert_close(runs[1][key], runs[4][key], rtol=1e-3, atol=1e-4)
 
 
-def test_length_grouping_spares_padding_and_keeps_the_steps_gradient(tiny_model, tokenizer):
-    """Micro batches of similar lengths pad less, and a step's gradient is the same in any grouping."""
-    encoded = [encode_example(tokenizer, p, t) for p, t in zip(EXAMPLES["prompt"], EXAMPLES["target"])]
-    step = [encoded[i] for i in (0, 2, 1, 3, 4, 5)]  # an order the epoch's shuffle could give
-    assert [len(e["input_ids"]) for e in step] == [15, 12, 14, 13, 14, 14]
-    in_order = [step[start : start + 2] for start in range(0, len(step), 2)]
-    grouped = length_grouped(step, micro_batch_size=2)
-    assert [[len(e["input_ids"]) for e in micro] for micro in grouped] == [[12, 13], [14, 14], [14, 15]]
-    widths = [collate(micro, tokenizer.pad_token_id)["input_ids"].shape[1] for micro in grouped]
-    assert widths == [13, 14, 15]  # each micro batch as wide as its longest member
-    padded = {name: sum(collate(m, 0)["attention_mask"].eq(0).sum().item() for m in micro_batches)
-              for name, micro_batches in (("in order", in_order), ("grouped", grouped))}  # fmt: skip
-    assert padded == {"in order": 4, "grouped": 2}
-
-    base = LlamaForCausalLM.from_pretrained(tiny_model)
-    torch.manual_seed(0)  # random lora_B too, so that every adapter weight has a gradient
-    model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
-    gradients, totals = {}, {}
-    for name, micro_batches in (("in order", in_order), ("grouped", grouped)):
-        model.zero_grad(set_to_none=True)
-        totals[name] = accumulate_gradients(model, micro_batches, tokenizer.pad_token_id, torch.device("cpu"))
-        gradients[name] = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
-    assert totals["grouped"].answer_tokens == totals["in order"].answer_tokens == 14
-    assert totals["grouped"].tokens == totals["in order"].tokens == 82
-    assert math.isclose(totals["grouped"].loss_sum, totals["in order"].loss_sum, rel_tol=1e-6)
-    assert all(gradient.abs().sum() > 0 for gradient in gradients["grouped"].values())
-    for name, gradient in gradients["grouped"].items():
-        assert torch.allclose(gradient, gradients["in order"][name], atol=1e-5), name
+def test_step_plan_shuffles_each_epoch_and_groups_a_steps_micro_batches_by_length():
+    """Each epoch's examples in its own seeded order, cut into steps; a step sorted by length and dealt
+    into as many micro batches as the slots, a short step's empty slot holding -1 (no labels)."""
+    one_step, ends = step_plan({1: [15, 12, 14, 13, 14, 14]}, batch_size=6, slots=3, seed=0)
+    assert [[[15, 12, 14, 13, 14, 14][i] for i in micro] for micro in one_step] == [[12, 13], [14, 14], [14, 15]]
+    assert ends == [1]
+    # epoch 1 (3 examples, shuffled to 0, 2, 1): steps {0, 2} and {1}; epoch 2 (indices 3, 4): 4, 3
+    plan, ends = step_plan({1: [5, 3, 4], 2: [2, 6]}, batch_size=2, slots=2, seed=0)
+    assert plan == [[2], [0], [1], [-1], [3], [4]]
+    assert ends == [2, 3]
+    other_seeds = [step_plan({1: [5, 3, 4, 7]}, batch_size=2, slots=2, seed=seed)[0] for seed in (0, 1)]
+    assert other_seeds == [[[2], [0], [1], [3]], [[2], [3], [1], [0]]]
 
 
 def test_metrics_of_checkpoints_from_before_the_throughput_column_read_it_as_missing(tiny_model, two_epochs, tmp_path):
@@ -298,7 +287,7 @@ def test_each_epoch_trains_on_what_epoch_pairs_gives_it(tiny_model, tmp_path, ca
         finetune(tiny_model, epoch_pairs, settings(), tmp_path, FakeEvaluation())
     assert calls == [1, 2]
     assert "epoch 2: dropped 1 of 7 examples longer than 48 tokens" in caplog.text
-    steps = [torch.load(tmp_path / f"epoch-{k}" / "state.pt", weights_only=True)["global_step"] for k in (1, 2)]
+    steps = [global_step(tmp_path / f"epoch-{k}") for k in (1, 2)]
     assert steps == [1, 3]  # three examples: one step; six kept of seven: two more
 
 
@@ -306,7 +295,8 @@ def test_resume_trains_only_the_missing_epochs_and_ignores_an_unfinished_one(tin
     checkpoints, metrics, _ = two_epochs
     shutil.copytree(checkpoints / "epoch-1", tmp_path / "epoch-1")  # as if killed during epoch 2
     (tmp_path / "epoch-2" / "adapter").mkdir(parents=True)  # ... after it began writing: no `complete`
-    (tmp_path / ".epoch-3.partial").mkdir()  # or while writing into the hidden folder
+    (tmp_path / ".epoch-3").mkdir()  # or while completing the hidden folder
+    (tmp_path / "checkpoint-6").mkdir()  # or while the Trainer was saving
     evaluation = FakeEvaluation(first_epoch=2)
     with caplog.at_level(logging.INFO, logger="gradual.training"):
         second = finetune(tiny_model, same_examples, settings(), tmp_path, evaluation)
@@ -462,3 +452,39 @@ def test_dev_scores_unfold_each_epochs_answers_question_by_question():
     }
     with pytest.raises(ValueError):
         dev_scores(metrics, ["d1", "d2"])  # an epoch scored other questions
+
+
+# --- data parallel --------------------------------------------------------------------------------
+
+
+def test_two_processes_train_the_adapter_one_process_does(tiny_model, tmp_path):
+    """Data parallel on CPU (gloo): every step's examples split across the ranks, the gradient
+    averaged over the step's answer tokens of both; without dropout (each rank draws its own masks)
+    the adapter is that of one process up to float rounding, and only this process evaluates."""
+    run = settings(lora_dropout=0.0, dtype="float32")
+    metrics, weights, calls = {}, {}, {}
+    for processes in (1, 2):
+        evaluation = FakeEvaluation()
+        metrics[processes] = finetune(tiny_model, same_examples, run, tmp_path / str(processes), evaluation,
+                                      processes=processes)  # fmt: skip
+        weights[processes] = adapter_weights(tmp_path / str(processes) / "epoch-2" / "adapter")
+        calls[processes] = len(evaluation.calls)
+    assert calls == {1: 2, 2: 2}
+    for key in weights[1]:  # measured: equal to the bit (two ranks' gradients summed as one process sums them)
+        torch.testing.assert_close(weights[2][key], weights[1][key], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics[2]["train_loss"], metrics[1]["train_loss"], rtol=1e-6)
+    assert sorted(p.name for p in (tmp_path / "2" / "epoch-2" / TRAINER).glob("rng_state*")) == [
+        "rng_state_0.pth",
+        "rng_state_1.pth",
+    ]
+
+
+def test_two_processes_resume_an_interrupted_epoch_as_an_unbroken_run(tiny_model, tmp_path, caplog):
+    """With dropout, so that each rank's random state must come back from the checkpoint."""
+    finetune(tiny_model, same_examples, settings(), tmp_path / "unbroken", FakeEvaluation(), processes=2)
+    shutil.copytree(tmp_path / "unbroken" / "epoch-1", tmp_path / "resumed" / "epoch-1")
+    evaluation = FakeEvaluation(first_epoch=2)
+    with caplog.at_level(logging.INFO, logger="gradual.training"):
+        finetune(tiny_model, same_examples, settings(), tmp_path / "resumed", evaluation, processes=2)
+    assert "resuming after epoch 1" in caplog.text and len(evaluation.calls) == 1
+    assert_same_weights(*(adapter_weights(tmp_path / run / "epoch-2" / "adapter") for run in ("resumed", "unbroken")))
