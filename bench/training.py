@@ -20,8 +20,8 @@ It prints each epoch's train loss (the loop: the mean over the epoch's answer to
 the mean of its steps' losses, each the mean over the step's answer tokens), dev accuracy, seconds
 (evaluation included) and training tokens per second (prompt and answer tokens, padding not
 counted), and the largest difference of each run's last adapter from the loop's (without dropout by
-default: the loop reseeded dropout every epoch, the Trainer seeds it once, and with 2 processes each
-draws its own masks).
+default: the loop reseeded dropout every epoch, the Trainer seeds it once, and 2 processes draw
+other masks for an example than one process does).
 """
 
 import argparse

@@ -418,7 +418,9 @@ class _Job:
             remove_unused_columns=False,
             ddp_find_unused_parameters=False,
             ddp_timeout=EVALUATION_TIMEOUT,
-            disable_tqdm=PartialState().process_index > 0,
+            # the rank from the environment: a PartialState made here would start the process group
+            # before TrainingArguments does, without its timeout (ddp_timeout)
+            disable_tqdm=int(os.environ.get("RANK", "0")) > 0,
         )
         callback = _EpochEnd(
             {step: epoch for epoch, step in enumerate(ends, 1)},
@@ -445,22 +447,17 @@ def _data_parallel(job: _Job, evaluate: Callable) -> list[dict]:
     """Run `job` on `job.processes` ranks: this process is rank 0, the others are fresh interpreters
     (not forked, and not `multiprocessing`'s spawn, which would re-run the caller's script, a Snakemake
     one included); each takes its share of the CPU threads."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     threads = torch.get_num_threads()
-    world = {
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(port),
-        "WORLD_SIZE": str(job.processes),
-        "OMP_NUM_THREADS": str(max(1, threads // job.processes)),  # each rank's share (accelerate reads it too)
-    }
+    world = _world(job.processes, threads)
     with tempfile.TemporaryDirectory() as scratch:
         spec = Path(scratch) / "job.pickle"
         spec.write_bytes(pickle.dumps(job))
         command = [sys.executable, "-c", f"from gradual.training import _rank; _rank({str(spec)!r})"]
-        workers = [
-            subprocess.Popen(command, env=os.environ | _rank_environment(rank, world))
+        sys.stdout.flush()
+        workers = [  # their output to the job's log, where this process's goes
+            subprocess.Popen(
+                command, env=os.environ | _rank_environment(rank, world), stdout=_log_file(), stderr=subprocess.STDOUT
+            )
             for rank in range(1, job.processes)
         ]
         try:
@@ -474,6 +471,31 @@ def _data_parallel(job: _Job, evaluate: Callable) -> list[dict]:
             for worker in workers:
                 if worker.poll() is None:
                     worker.kill()
+
+
+def _world(processes: int, threads: int) -> dict[str, str]:
+    """The environment every rank shares: where the process group meets, the world's size, each
+    rank's share of the threads, and the library as this process imports it (a Snakemake script
+    reaches it through sys.path, `scripts/gradual`, which a fresh interpreter does not inherit)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return {
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]),
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(processes),
+        "OMP_NUM_THREADS": str(max(1, threads // processes)),  # accelerate reads it too
+    }
+
+
+def _log_file():
+    """The file this process's output goes to (a job's log under `gradual.logs.job_log`), or None (inherit)."""
+    try:
+        sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return sys.stdout
 
 
 def _rank(spec: str) -> None:

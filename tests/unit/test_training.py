@@ -4,6 +4,9 @@ import json
 import logging
 import math
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +16,7 @@ from peft import PeftModel, get_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+import gradual.training as training_module
 from gradual.errors import InputError
 from gradual.generation import GenerationSettings
 from gradual.generation.hf import HFBackend
@@ -488,3 +492,21 @@ def test_two_processes_resume_an_interrupted_epoch_as_an_unbroken_run(tiny_model
         finetune(tiny_model, same_examples, settings(), tmp_path / "resumed", evaluation, processes=2)
     assert "resuming after epoch 1" in caplog.text and len(evaluation.calls) == 1
     assert_same_weights(*(adapter_weights(tmp_path / run / "epoch-2" / "adapter") for run in ("resumed", "unbroken")))
+
+
+def test_the_other_ranks_find_the_library_without_the_callers_sys_path(tmp_path):
+    """A Snakemake script imports gradual through sys.path (scripts/gradual); a rank started as a
+    fresh interpreter must find it from the environment alone (-S: no site-packages, no editable install)."""
+    from gradual.training import _world
+
+    world = _world(processes=2, threads=4)
+    assert world["WORLD_SIZE"] == "2" and world["OMP_NUM_THREADS"] == "2"
+    found = subprocess.run(
+        [sys.executable, "-S", "-c", "import gradual, sys; print(gradual.__file__)"],
+        env={"PYTHONPATH": world["PYTHONPATH"]},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(found.stdout.strip()).resolve() == Path(training_module.__file__).resolve().parent / "__init__.py"
