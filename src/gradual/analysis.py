@@ -18,6 +18,7 @@ from gradual.categories import (
     WEAKLY_KNOWN,
     category_lookup,
     merge_unknown,
+    require_columns,
 )
 from gradual.dataset import relation_sort_key
 
@@ -44,12 +45,6 @@ def _ordered(categories) -> list[str]:
     if unknown:
         raise ValueError(f"unknown categories {sorted(unknown)}: expected some of {list(ALL_CATEGORIES)}")
     return [c for c in ALL_CATEGORIES if c in present]
-
-
-def _require(table: pd.DataFrame, columns: list[str], name: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{name} has no column(s) {missing}")
 
 
 def _categories(table: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -136,7 +131,7 @@ def paired_comparison(model: pd.DataFrame, reference: pd.DataFrame) -> dict:
 
 
 def _results(table: pd.DataFrame, model: str) -> pd.DataFrame:
-    _require(table, ["question_id", "correct"], f"results of {model!r}")
+    require_columns(table, ["question_id", "correct"], f"results of {model!r}")
     if table["question_id"].duplicated().any():
         raise ValueError(f"results of {model!r} have duplicate question ids")
     return table
@@ -221,7 +216,7 @@ def epoch_sweep_table(metrics: dict[int, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for epochs in sorted(metrics):
         table = metrics[epochs]
-        _require(table, ["epoch", "test_accuracy"], f"metrics of the {epochs}-epoch run")
+        require_columns(table, ["epoch", "test_accuracy"], f"metrics of the {epochs}-epoch run")
         if table.empty:
             raise ValueError(f"metrics of the {epochs}-epoch run are empty")
         table = table.sort_values("epoch", kind="stable")
@@ -296,7 +291,7 @@ def epoch_selection(metrics: pd.DataFrame, dev_scores: pd.DataFrame) -> dict:
     p); `decided` when they are
     the same epoch or the test says they differ (p < `SIGNIFICANCE`). Ties between epochs go to the earliest
     (`gradual.training.select_best_epoch`), the least trained of those the dev set cannot rank."""
-    _require(metrics, ["epoch", "best", "dev_accuracy"], "training metrics")
+    require_columns(metrics, ["epoch", "best", "dev_accuracy"], "training metrics")
     best = int(metrics.loc[metrics["best"], "epoch"].iloc[0])
     last = int(metrics["epoch"].max())
     by_epoch = {epoch: rows[["question_id", "correct"]] for epoch, rows in dev_scores.groupby("epoch")}
@@ -334,7 +329,7 @@ def transitions_by_relation(origin: pd.DataFrame, new: pd.DataFrame, retest: pd.
     category, how many made the transition after the stage and on the retest, and the difference.
     `new` and `retest` are compared merged; without a matched retest (None: re-detection on the same
     prompts) its columns are empty."""
-    _require(origin, ["question_id", "relation", "category"], "origin table")
+    require_columns(origin, ["question_id", "relation", "category"], "origin table")
     joined = origin[["question_id", "relation", "category"]].merge(
         _categories(new, "new table").assign(category=lambda t: merge_unknown(t["category"]).astype(str)),
         on="question_id",

@@ -53,12 +53,17 @@ def merge_unknown(categories: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical(merged, categories=MERGED_CATEGORIES), index=categories.index, name=categories.name)
 
 
+def require_columns(table: pd.DataFrame, columns: list[str], name: str) -> None:
+    """A table read by the analysis names what it lacks, rather than failing on a KeyError."""
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise ValueError(f"{name} has no column(s) {missing}")
+
+
 def category_lookup(table: pd.DataFrame, name: str) -> pd.Series:
     """question_id -> category (plain strings) of a category table, checked once for every reader: a
     missing column, a repeated question or an unknown category is an error naming the table, not a NaN."""
-    missing = [column for column in ("question_id", "category") if column not in table.columns]
-    if missing:
-        raise ValueError(f"{name} has no column(s) {missing}")
+    require_columns(table, ["question_id", "category"], name)
     if table["question_id"].duplicated().any():
         raise ValueError(f"{name} has duplicate question ids")
     category = table["category"].astype(str)

@@ -66,7 +66,15 @@ from scipy.stats.contingency import odds_ratio
 from statsmodels.stats.proportion import proportion_confint
 
 from gradual.analysis import CONFIDENCE
-from gradual.categories import MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, WEAKLY_OR_UNKNOWN, category_lookup, merge_unknown
+from gradual.categories import (
+    MAYBE_KNOWN,
+    UNKNOWN,
+    WEAKLY_KNOWN,
+    WEAKLY_OR_UNKNOWN,
+    category_lookup,
+    merge_unknown,
+    require_columns,
+)
 from gradual.dataset import relation_sort_key
 from gradual.matching import normalize
 
@@ -115,14 +123,8 @@ _NO_TEST = {"odds_ratio": math.nan, "odds_ratio_ci_low": math.nan, "odds_ratio_c
 _DIGITS = re.compile(r"(\d+)")
 
 
-def _require(table: pd.DataFrame, columns: list[str], name: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{name} has no column(s) {missing}")
-
-
 def _questions(questions: pd.DataFrame) -> pd.DataFrame:
-    _require(questions, ["question_id", "relation", "answers", "subject"], "questions table")
+    require_columns(questions, ["question_id", "relation", "answers", "subject"], "questions table")
     if questions["question_id"].duplicated().any():
         raise ValueError("questions table has duplicate question ids")
     return questions

@@ -23,7 +23,7 @@ from matplotlib.patches import Patch
 from gradual.analysis import SIGNIFICANCE
 from gradual.categories import ALL_CATEGORIES
 from gradual.readings import Tables
-from gradual.tables import TABLE, TABLES, RunShape
+from gradual.tables import TABLE, TABLES, RunShape, every_run
 
 COLOURS = dict(zip(ALL_CATEGORIES, ["#1b7837", "#7fbf7b", "#f1a340", "#b35806", "#998ec3"]))
 NUMBER_FORMAT = "{:.4g}".format
@@ -190,25 +190,21 @@ class Plot:
     draw: Callable[[Tables, Tables], Figure]
 
 
-def _always(shape: RunShape) -> bool:
-    return True
-
-
 # The registry of plots, in the page's order: a plot added here is a PNG output of the report rule
 # and a figure on the page.
 PLOTS = (
     Plot("accuracy", "Test accuracy with 95% intervals: main models (Table 7), strategies (Table 8), rounds "
-         "(Table 11)", _always, _accuracy_figure),
+         "(Table 11)", every_run, _accuracy_figure),
     Plot("transitions", "Category transitions of the train questions: stage 1, retest, their difference, stage 2",
-         _always, _transitions_figure),
+         every_run, _transitions_figure),
     Plot("transitions-by-relation", "Stage 1's key transitions per relation beyond the retest (fresh prompts), "
-         "or as counted (same prompts)", _always, _by_relation_figure),
+         "or as counted (same prompts)", every_run, _by_relation_figure),
     Plot("categories-per-relation", "Train categories per relation: untuned model and after each round",
-         _always, _categories_figure),
+         every_run, _categories_figure),
     Plot("accuracy-per-epoch", "Dev accuracy after each epoch of every trained state (test too where scored per "
-         "epoch)", _always, _per_epoch_figure),
+         "epoch)", every_run, _per_epoch_figure),
     Plot("entity-graph", "Entity graph with a control: share of pairs linked to Initial entities, reclassified vs "
-         "stayed, per origin (95% intervals)", _always, _graph_figure),
+         "stayed, per origin (95% intervals)", every_run, _graph_figure),
     Plot("accuracy-by-category", "Table 9: test accuracy per category of the untuned model",
          lambda shape: shape.detects_test, _by_category_figure),
 )  # fmt: skip

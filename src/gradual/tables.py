@@ -335,7 +335,8 @@ class Table:
     reading: readings.Reading
 
 
-def _always(shape: RunShape) -> bool:
+def every_run(shape: RunShape) -> bool:
+    """A table's or plot's `made`: every run makes it."""
     return True
 
 
@@ -348,28 +349,28 @@ def _two_stage(shape: RunShape) -> bool:
 CATEGORY_COUNTS = "table2-categories"  # the untuned model's category counts per relation (categories step)
 TABLES = (
     Table(CATEGORY_COUNTS, "Table 2: categories of the train questions per relation (untuned model)",
-          _always, None, readings.categories),
+          every_run, None, readings.categories),
     Table("table7-accuracy", "Table 7: test accuracy of the untuned, one-stage and two-stage models",
-          _always, _table7, readings.accuracy),
+          every_run, _table7, readings.accuracy),
     Table("seeds", "Training seeds: each model's accuracy and paired difference over the seeds (ours)",
           lambda shape: len(shape.seeds) > 1, _seeds, readings.seeds),
     Table("table8-strategies", "Table 8: stage-2 data strategies against one-stage (and our controls against "
           "strategy 5)",
           _two_stage, _table8, readings.accuracy),
     Table("table11-rounds", "Table 11: rounds of gradual fine-tuning",
-          _always, _table11, readings.accuracy),
+          every_run, _table11, readings.accuracy),
     Table("table9-accuracy-by-category", "Table 9: test accuracy per category of the untuned model",
           lambda shape: shape.detects_test, _table9, readings.accuracy_by_category),
     Table("table3-transitions-stage1", "Table 3: category transitions of the train questions after stage 1 "
           "(rows: the untuned model's categories)",
-          _always, _table3, readings.transitions("after stage 1")),
+          every_run, _table3, readings.transitions("after stage 1")),
     Table("table4-transitions-retest", "Table 4: transitions on a retest of the untuned model (noise baseline)",
-          _always, _table4, readings.retest),
+          every_run, _table4, readings.retest),
     Table("table3-minus-table4", "Table 3 minus Table 4: transitions beyond retest noise (both on fresh prompts)",
           lambda shape: shape.floors, _table3_minus_table4,
           readings.transitions("beyond retest noise (Table 3 minus Table 4)", difference=True)),
     Table("transitions-by-relation", "Table 3's key transitions per relation, against the retest (ours)",
-          _always, _by_relation, readings.by_relation),
+          every_run, _by_relation, readings.by_relation),
     Table("table12-transitions-stage2", "Table 12: category transitions of the train questions after stage 2",
           _two_stage, _table12, readings.per_group("strategy", "Strategy", "after stage 2")),
     Table("retest-stage1", "Transitions on a retest of stage 1 (ours): the noise floor of Table 12",
@@ -382,27 +383,27 @@ TABLES = (
           lambda shape: bool(shape.control_states), _controls,
           readings.per_group("control", "Control", "after the control")),
     Table("table10-category-counts", "Table 10: train categories after each stage",
-          _always, _table10, readings.category_counts),
+          every_run, _table10, readings.category_counts),
     Table("knowledge-gain", "Knowledge gain: HighlyKnown train pairs gained (the paper's 24%, from Table 10), "
           "also on pairs never trained on and against the retest",
-          _always, _knowledge_gain, readings.knowledge_gain),
+          every_run, _knowledge_gain, readings.knowledge_gain),
     Table("table5-entity-graph", "Table 5: nodes of the graph of the Initial and the WeaklyKnown -> MaybeKnown pairs",
-          _always, _table5, readings.paper_graph),
+          every_run, _table5, readings.paper_graph),
     Table("entity-graph-control", "Entity graph with a control (ours): reclassified pairs linked to Initial "
           "entities against pairs of the same origin that stayed",
-          _always, _graph_control, readings.graph_control),
+          every_run, _graph_control, readings.graph_control),
     Table("answer-prior", "Answer prior: share of greedy answers that are the relation's most frequent train "
           "answer (ours)",
-          _always, _answer_prior, readings.answer_prior),
+          every_run, _answer_prior, readings.answer_prior),
     Table("answer-prior-reclassified", "Answer prior of the reclassified pairs: gold answer among the relation's "
           "five most frequent, against the control (ours)",
-          _always, _reclassified_prior, readings.reclassified_prior),
+          every_run, _reclassified_prior, readings.reclassified_prior),
     Table("table6-epoch-sweep", "Table 6: one-stage fine-tuning for different epoch counts",
           lambda shape: bool(shape.epoch_sweep), _table6, readings.epoch_sweep),
     Table("epoch-selection", "Epoch selection: could the dev set tell the chosen epoch from the last? (ours)",
-          _always, _epoch_selection, readings.epoch_selection),
+          every_run, _epoch_selection, readings.epoch_selection),
     Table("training-metrics", "Training: loss and accuracy per epoch of every trained state",
-          _always, _training_metrics, readings.training_metrics),
+          every_run, _training_metrics, readings.training_metrics),
 )  # fmt: skip
 TABLE = {table.name: table for table in TABLES}
 
