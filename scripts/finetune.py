@@ -69,10 +69,10 @@ with job_log(snakemake.log[0]):
     model = folder_of(inputs.model)
     # Data parallel over the job's GPUs, one process each; on the CPU, or with one GPU, one process.
     gpus = int(snakemake.resources.get("gpu", 0))
-    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if 1 < visible < gpus:
+    visible = torch.cuda.device_count()  # 0 without CUDA
+    if 0 < visible < gpus:
         logging.warning("the job asked for %d GPUs and sees %d: training on %d", gpus, visible, visible)
-    processes = min(gpus, visible) if visible > 1 and gpus > 1 else 1
+    processes = max(1, min(gpus, visible))
     metrics = finetune(model, epoch_pairs, settings, params.checkpoints, evaluate, init_adapter, context, processes)
     best_epoch = select_best_epoch(metrics, settings.selection_split)
     logging.info("best epoch by %s accuracy: %d", settings.selection_split, best_epoch)

@@ -51,7 +51,7 @@ import torch
 from accelerate.state import AcceleratorState, PartialState
 from transformers import Trainer, TrainerCallback
 
-from gradual.accelerator import DTYPES, device_and_dtype, dtype_name
+from gradual.accelerator import DTYPES, device_and_dtype, dtype_name, resolve_dtype
 from gradual.config import DEFAULTS
 from gradual.errors import InputError
 from gradual.fingerprint import digest, folder_digest
@@ -233,8 +233,9 @@ def finetune(
     """
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    _, dtype = device_and_dtype(settings.dtype)
-    settings = replace(settings, dtype=dtype_name(dtype))  # the key holds the dtype `auto` stood for here
+    settings = replace(
+        settings, dtype=dtype_name(resolve_dtype(settings.dtype))
+    )  # the key holds the dtype `auto` stood for here
     examples_by_epoch = {k: epoch_pairs(k) for k in range(1, settings.epochs + 1)}
     key = training_key(settings, examples_by_epoch, init_adapter, context or {})
     done = _resume_point(checkpoint_dir, settings.epochs, key)
@@ -374,11 +375,20 @@ class _Job:
 
     def run(self, evaluate: Callable | None) -> list[dict]:
         """Train the epochs after `done` in this process (one rank of `processes`); the new epochs'
-        metrics rows on rank 0, which alone evaluates."""
+        metrics rows on rank 0, which alone evaluates. The process group and accelerate's state are
+        this run's only: read afresh before, let go after, whichever rank or outcome."""
+        AcceleratorState._reset_state(reset_partial_state=True)
+        try:
+            return self._train(evaluate)
+        finally:
+            if torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
+            AcceleratorState._reset_state(reset_partial_state=True)
+
+    def _train(self, evaluate: Callable | None) -> list[dict]:
         from peft import PeftModel, get_peft_model
         from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
-        AcceleratorState._reset_state(reset_partial_state=True)  # read this process's rank afresh
         settings = self.settings
         device, dtype = device_and_dtype(settings.dtype)
         tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
@@ -500,12 +510,7 @@ def _log_file():
 
 def _rank(spec: str) -> None:
     """A rank other than 0, in its own interpreter (see `_data_parallel`)."""
-    job = pickle.loads(Path(spec).read_bytes())
-    try:
-        job.run(evaluate=None)
-    finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+    pickle.loads(Path(spec).read_bytes()).run(evaluate=None)
 
 
 def _rank_environment(rank: int, world: dict[str, str]) -> dict[str, str]:
@@ -522,9 +527,6 @@ def _as_rank(rank: int, world: dict[str, str], threads: int):
     try:
         yield
     finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-        AcceleratorState._reset_state(reset_partial_state=True)
         torch.set_num_threads(threads)
         for name, value in saved.items():
             if value is None:
@@ -597,6 +599,9 @@ def _resume_point(checkpoint_dir: Path, epochs: int, key: dict[str, str]) -> int
     done = 0
     while done + 1 in complete and done < epochs:
         done += 1
+    for epoch in complete:  # after a gap: trained again, so their folders go
+        if epoch > done:
+            shutil.rmtree(checkpoint_dir / f"epoch-{epoch}")
     if done:
         log.info("epochs 1-%d already trained with the same key in %s", done, checkpoint_dir)
     return done

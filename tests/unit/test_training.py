@@ -510,3 +510,18 @@ def test_the_other_ranks_find_the_library_without_the_callers_sys_path(tmp_path)
         check=True,
     )
     assert Path(found.stdout.strip()).resolve() == Path(training_module.__file__).resolve().parent / "__init__.py"
+
+
+def test_complete_epochs_after_a_gap_are_removed_to_be_trained_again(tmp_path):
+    """Epochs 1, 2 and 4 complete with the same key: training resumes after 2, and epoch 4, trained
+    again, must not find its old folder in the way."""
+    from gradual.training import COMPLETE, KEY, _resume_point
+
+    key = {"settings": "s", "examples": "e"}
+    for epoch in (1, 2, 4):
+        folder = tmp_path / f"epoch-{epoch}"
+        folder.mkdir()
+        (folder / KEY).write_text(json.dumps(key))
+        (folder / COMPLETE).touch()
+    assert _resume_point(tmp_path, 4, key) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-1", "epoch-2"]
