@@ -220,17 +220,18 @@ class PromptSession:
             log.warning("%s cannot be branched: every decoding encodes its prompts again", type(self.cache).__name__)
             backend.told_unbranchable = True
 
-    def _encode_whole(self, prompts: list[str]):
+    def _encode_whole(self, prompts: list[str], grouped: bool = True):
         """The prompts in groups of similar length (`LENGTH_GROUPS`), each padded only to its own
         longest, their caches then left-padded to one width with masked zeros: a forward pass spends
         nothing on that padding (a chunk's prompts differ by their exemplars: 17% of a chunk's tokens
         were padding on `bench/detection.py`'s prompts). One padded batch where a cache has layers it
-        cannot merge so (`BRANCHABLE_LAYERS`, or a sliding window that already dropped tokens)."""
+        cannot merge so (`BRANCHABLE_LAYERS`, or a sliding window that already dropped tokens), and
+        where the caller already knows it (`grouped` False), without encoding a group first."""
         ids = self.backend.tokenizer(prompts)["input_ids"]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         groups = np.array_split(order, min(LENGTH_GROUPS, max(1, len(ids) // 8)))
         merged = None
-        if len(groups) > 1:
+        if grouped and len(groups) > 1:
             longest = self._encode_padded([ids[i] for i in groups[-1]])  # the one a sliding window may cut
             if _mergeable(*longest[1:]):
                 parts = [self._encode_padded([ids[i] for i in group]) for group in groups[:-1]] + [longest]
@@ -283,7 +284,7 @@ class PromptSession:
         if not self.branchable:
             if self.encoding_used or rows is not None:  # the cache of the first encoding is spent, or too wide
                 prompts = self.prompts if rows is None else [self.prompts[i] for i in rows.tolist()]
-                logits, cache, mask, next_position = self._encode_whole(prompts)
+                logits, cache, mask, next_position = self._encode_whole(prompts, grouped=False)
                 return cache, logits, mask, next_position
             self.encoding_used = True
             return self.cache, self.logits, self.mask, self.next_position
@@ -329,8 +330,8 @@ class PromptSession:
         pad = backend.tokenizer.pad_token_id
         generated = torch.full((len(owner), settings.max_new_tokens), pad, device=logits.device)
         for step in range(settings.max_new_tokens):
-            if samples is None:
-                tokens = logits.argmax(dim=-1)[owner]
+            if samples is None:  # greedy: row i is continuation i throughout
+                tokens = logits.argmax(dim=-1)
             else:
                 tokens = self._draw(logits, owner, seeds[active], samples[active], step)
             generated[active, step] = tokens
@@ -339,9 +340,16 @@ class PromptSession:
                 break
             keep = running.nonzero().squeeze(1)
             owner, tokens, active = owner[keep], tokens[keep], active[keep]
-            branches, owner = torch.unique(owner * logits.shape[-1] + tokens, return_inverse=True)
-            parents, tokens = branches // logits.shape[-1], branches % logits.shape[-1]
-            if len(parents) != len(mask) or not torch.equal(parents, torch.arange(len(mask), device=parents.device)):
+            if samples is None:  # nothing shared: rows only leave the batch
+                parents, owner = owner, torch.arange(len(keep), device=keep.device)
+                moved = len(parents) != len(mask)
+            else:
+                branches, owner = torch.unique(owner * logits.shape[-1] + tokens, return_inverse=True)
+                parents, tokens = branches // logits.shape[-1], branches % logits.shape[-1]
+                moved = len(parents) != len(mask) or not torch.equal(
+                    parents, torch.arange(len(mask), device=keep.device)
+                )
+            if moved:
                 cache.batch_select_indices(parents)
                 mask, next_position = mask[parents], next_position[parents]
             mask = torch.cat([mask, mask.new_ones(len(parents), 1)], dim=1)
